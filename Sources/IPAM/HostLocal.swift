@@ -1,0 +1,280 @@
+import CNI
+
+/// The `host-local` IPAM configuration: every key of the reference plugin plus `ipRange`
+/// (per range) and `auxAddresses` (Docker's `--ip-range` and `--aux-address`).
+public struct HostLocalConfig: Sendable {
+    public var network: String
+    public var rangeSets: [RangeSet]
+    public var routes: [CNIRoute]
+    public var dataDir: String?
+    public var resolvConf: String?
+    /// Auxiliary addresses by name (never handed out).
+    public var auxAddresses: [(name: String, ip: IPAddress)]
+    /// Requested static addresses (CNI_ARGS IP=, args.cni.ips, runtimeConfig.ips).
+    public var requested: [IPAddress]
+
+    public static let rangeKeys: Set<String> = ["subnet", "rangeStart", "rangeEnd", "gateway", "ipRange"]
+
+    public init(_ req: CNIRequest) throws(CNIError) {
+        network = req.name
+        guard let ipam = try req.config.object("ipam") else {
+            throw CNIError(.invalidConfig, "\"ipam\" is required")
+        }
+        dataDir = try ipam.string("dataDir")
+        resolvConf = try ipam.string("resolvConf")
+        routes = []
+        for r in try ipam.objects("routes") ?? [] { routes.append(try CNIRoute(reading: r)) }
+
+        var sets: [RangeSet] = []
+        // Capability "ipRanges" (runtimeConfig), then the legacy single range, then "ranges".
+        if let rc = try req.config.object("runtimeConfig"), let rr = try rc.array("ipRanges") {
+            sets += try HostLocalConfig.parseRangeSets(rr, key: rc.keyPath("ipRanges"))
+        }
+        if ipam.has("subnet") {
+            sets.append(RangeSet([try HostLocalConfig.parseRange(ipam)]))
+        }
+        if let rr = try ipam.array("ranges") {
+            sets += try HostLocalConfig.parseRangeSets(rr, key: ipam.keyPath("ranges"))
+        }
+        if sets.isEmpty {
+            throw CNIError(.invalidConfig, "\"ipam.ranges\": no IP ranges specified")
+        }
+        for (i, a) in sets.enumerated() {
+            for (j, b) in sets.enumerated() where j > i && a.overlaps(b) {
+                throw CNIError(.invalidConfig, "\"ipam.ranges\": range set \(i) overlaps with range set \(j)")
+            }
+        }
+        rangeSets = sets
+
+        auxAddresses = []
+        if let aux = try ipam.object("auxAddresses") {
+            for m in aux.object {
+                guard case .string(let s) = m.value else {
+                    throw aux.typeError(m.key, expected: "an IP address string", got: m.value)
+                }
+                guard let ip = IPAddress(s) else { throw aux.invalid(m.key, "not an IP address") }
+                guard sets.contains(where: { $0.range(containing: ip) != nil }) else {
+                    throw aux.invalid(m.key, "not in any configured subnet")
+                }
+                auxAddresses.append((m.key, ip))
+            }
+        }
+
+        requested = []
+        if let v = req.env.arg("IP") {
+            for part in v.split(separator: ",") {
+                let s = String(part).trimmingWhitespace()
+                guard let ip = HostLocalConfig.parseRequested(s) else {
+                    throw CNIError(.invalidEnvironment, "CNI_ARGS: IP \"\(s)\" is not an IP address")
+                }
+                requested.append(ip)
+            }
+        }
+        if let args = try req.config.object("args"), let cni = try args.object("cni") {
+            for (i, s) in (try cni.stringArray("ips") ?? []).enumerated() {
+                guard let ip = HostLocalConfig.parseRequested(s) else {
+                    throw CNIError(.invalidConfig, "\"\(cni.keyPath("ips"))[\(i)]\" \"\(s)\": not an IP address")
+                }
+                requested.append(ip)
+            }
+        }
+        if let rc = try req.config.object("runtimeConfig") {
+            for (i, s) in (try rc.stringArray("ips") ?? []).enumerated() {
+                guard let ip = HostLocalConfig.parseRequested(s) else {
+                    throw CNIError(.invalidConfig, "\"\(rc.keyPath("ips"))[\(i)]\" \"\(s)\": not an IP address")
+                }
+                requested.append(ip)
+            }
+        }
+    }
+
+    /// An address, or an address with a prefix (the prefix is ignored, as the reference does).
+    static func parseRequested(_ s: String) -> IPAddress? {
+        IPAddress(s) ?? IPNetwork(s)?.address
+    }
+
+    static func parseRangeSets(_ arr: [JSON], key: String) throws(CNIError) -> [RangeSet] {
+        var out: [RangeSet] = []
+        for (i, set) in arr.enumerated() {
+            guard case .array(let ranges) = set else {
+                throw CNIError(.decodingFailure, "\"\(key)[\(i)]\": expected an array of ranges, got \(set.kindName) \(set.excerpt())")
+            }
+            if ranges.isEmpty { throw CNIError(.invalidConfig, "\"\(key)[\(i)]\": range set is empty") }
+            var parsed: [IPRange] = []
+            for (j, r) in ranges.enumerated() {
+                let rr = try JSONReader(r, path: "\(key)[\(i)][\(j)]")
+                let range = try parseRange(rr)
+                if let first = parsed.first, first.family != range.family {
+                    throw CNIError(.invalidConfig, "\"\(key)[\(i)][\(j)].subnet\" \"\(range.subnet)\": a range set may not mix IPv4 and IPv6")
+                }
+                for (k, p) in parsed.enumerated() where p.overlaps(range) {
+                    throw CNIError(.invalidConfig, "\"\(key)[\(i)][\(j)]\" (\(range)) overlaps range \(k) (\(p)) of the same set")
+                }
+                parsed.append(range)
+            }
+            out.append(RangeSet(parsed))
+        }
+        return out
+    }
+
+    static func parseRange(_ r: JSONReader) throws(CNIError) -> IPRange {
+        guard let subnet = try r.ipNetwork("subnet") else {
+            throw CNIError(.invalidConfig, "\"\(r.keyPath("subnet"))\" is required")
+        }
+        return try IPRange(subnet: subnet, rangeStart: try r.ipAddress("rangeStart"), rangeEnd: try r.ipAddress("rangeEnd"),
+                           gateway: try r.ipAddress("gateway"), ipRange: try r.ipNetwork("ipRange"), key: r.path.isEmpty ? "ipam" : r.path)
+    }
+
+    public var auxByAddress: [IPAddress: String] {
+        var m: [IPAddress: String] = [:]
+        for a in auxAddresses { m[a.ip] = a.name }
+        return m
+    }
+}
+
+/// The host-local IPAM plugin's logic (the executable and the plugins that run it in-process
+/// share it).
+public struct HostLocal: CNIPlugin {
+    public init() {}
+    public static var knownArgs: Set<String> { ["IP"] }
+
+    func store(_ cfg: HostLocalConfig) throws -> FileStore {
+        do {
+            return try FileStore(network: cfg.network, dataDir: cfg.dataDir)
+        } catch {
+            throw CNIError.wrap(error, code: .ioFailure, context: "host-local data dir")
+        }
+    }
+
+    public func add(_ req: CNIRequest) throws -> CNIResult {
+        let cfg = try HostLocalConfig(req)
+        var result = CNIResult(cniVersion: req.cniVersion)
+        if let rc = cfg.resolvConf, !rc.isEmpty { result.dns = try ResolvConf.read(rc) }
+        let store = try store(cfg)
+        let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
+
+        // Each requested address goes to the range set whose subnets hold it.
+        var perSet = [IPAddress?](repeating: nil, count: cfg.rangeSets.count)
+        for ip in cfg.requested {
+            guard let i = cfg.rangeSets.firstIndex(where: { $0.range(containing: ip) != nil }) else {
+                let subnets = cfg.rangeSets.flatMap { $0.ranges.map { $0.subnet.description } }.joined(separator: ", ")
+                throw CNIError(.invalidConfig, "requested IP \(ip) is not in any configured subnet (\(subnets))")
+            }
+            if let other = perSet[i] {
+                throw CNIError(.invalidConfig, "requested IPs \(other) and \(ip) are both in range set \(i); one address per range set")
+            }
+            perSet[i] = ip
+        }
+
+        let aux = cfg.auxByAddress
+        result.ips = try store.withLock {
+            var ips: [CNIIPConfig] = []
+            do {
+                for (i, set) in cfg.rangeSets.enumerated() {
+                    let a = Allocator(rangeSet: set, index: i, store: store, aux: aux)
+                    ips.append(try a.allocate(for: owner, requested: perSet[i]))
+                }
+            } catch {
+                // All or nothing: give back what this ADD took.
+                for ip in ips { try? store.release(ip: ip.address.address) }
+                throw error
+            }
+            return ips
+        }
+        result.routes = cfg.routes
+        return result
+    }
+
+    public func del(_ req: CNIRequest) throws {
+        let cfg = try HostLocalConfig(req)
+        let store = try store(cfg)
+        let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
+        try store.withLock { _ = try store.release(owner) }
+    }
+
+    public func check(_ req: CNIRequest) throws {
+        let cfg = try HostLocalConfig(req)
+        let store = try store(cfg)
+        let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
+        let held = try store.withLock { try store.addresses(of: owner) }
+        if held.isEmpty {
+            throw CNIError(.checkFailed, "host-local: no address is allocated to container \(req.containerID) (\(req.ifname)) in network \(req.name)")
+        }
+        if let prev = try req.prevResult() {
+            for ip in prev.ips where cfg.rangeSets.contains(where: { $0.range(containing: ip.address.address) != nil }) {
+                if !held.contains(ip.address.address) {
+                    throw CNIError(.checkFailed, "host-local: address \(ip.address.address) of the previous result is not allocated to container \(req.containerID) (\(req.ifname))")
+                }
+            }
+        }
+    }
+
+    public func gc(_ req: CNIRequest) throws {
+        let cfg = try HostLocalConfig(req)
+        let valid = try req.validAttachments()
+        let validIDs = Set(valid.map(\.containerID))
+        let store = try store(cfg)
+        try store.withLock {
+            for (ip, o) in try store.allocations() {
+                let keep = o.ifname.isEmpty ? validIDs.contains(o.containerID) : valid.contains(o)
+                if !keep { try store.release(ip: ip) }
+            }
+            try store.pruneIndex()
+        }
+    }
+
+    public func status(_ req: CNIRequest) throws {
+        let cfg = try HostLocalConfig(req)
+        let store: FileStore
+        do {
+            store = try FileStore(network: cfg.network, dataDir: cfg.dataDir)
+        } catch {
+            throw CNIError(.notAvailable, "host-local: data dir unusable: \(error)")
+        }
+        if !Posix.isWritable(store.directory) {
+            throw CNIError(.notAvailable, "host-local: data dir \(store.directory) is not writable")
+        }
+        let allocations: [(IPAddress, Attachment)]
+        do {
+            allocations = try store.withLock { try store.allocations() }
+        } catch {
+            throw CNIError(.notAvailable, "host-local: data dir unusable: \(error)")
+        }
+        let aux = cfg.auxByAddress
+        for (i, set) in cfg.rangeSets.enumerated() {
+            let a = Allocator(rangeSet: set, index: i, store: store, aux: aux)
+            let used = allocations.filter { alloc in set.ranges.contains { $0.inDynamicRange(alloc.0) } }.count
+            if UInt128(used) >= a.capacity {
+                throw CNIError(.notAvailable, "host-local: range set \(i) (\(set)) is exhausted: \(used) of \(a.capacity) addresses allocated")
+            }
+        }
+    }
+}
+
+/// resolv.conf → CNI DNS (nameserver, domain, search, options), as the reference reads it.
+public enum ResolvConf {
+    public static func read(_ path: String) throws(CNIError) -> CNIDNS {
+        let text: String?
+        do { text = try Posix.readText(path) } catch { throw CNIError(.ioFailure, "resolvConf \"\(path)\": \(error)") }
+        guard let text else { throw CNIError(.ioFailure, "resolvConf \"\(path)\": no such file") }
+        return parse(text)
+    }
+
+    public static func parse(_ text: String) -> CNIDNS {
+        var dns = CNIDNS()
+        for raw in text.split(separator: "\n") {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+            guard let k = f.first else { continue }
+            let rest = Array(f.dropFirst())
+            switch k {
+            case "nameserver": dns.nameservers += rest.prefix(1)
+            case "domain": dns.domain = rest.first
+            case "search": dns.search += rest
+            case "options": dns.options += rest
+            default: break
+            }
+        }
+        return dns
+    }
+}

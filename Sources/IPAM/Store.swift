@@ -1,0 +1,193 @@
+import CNI
+
+/// Where allocations live. The file store keeps the reference host-local's on-disk format;
+/// a cluster-wide store (etcd) implements the same protocol with compare-and-swap.
+public protocol AllocationStore: AnyObject {
+    /// Runs `body` holding the network's lock.
+    func withLock<T>(_ body: () throws -> T) throws -> T
+    /// Claims `ip` for `owner`; false if someone holds it.
+    func reserve(_ ip: IPAddress, owner: Attachment, rangeSet: Int) throws -> Bool
+    /// The last address handed out in range set `rangeSet` (round-robin hint).
+    func lastReserved(rangeSet: Int) throws -> IPAddress?
+    /// The holder of `ip`, if any.
+    func owner(of ip: IPAddress) throws -> Attachment?
+    /// Addresses held by `owner`.
+    func addresses(of owner: Attachment) throws -> [IPAddress]
+    /// Releases everything `owner` holds; returns what was released.
+    @discardableResult func release(_ owner: Attachment) throws -> [IPAddress]
+    /// Every allocation of the network.
+    func allocations() throws -> [(IPAddress, Attachment)]
+    /// Releases one address whoever holds it.
+    func release(ip: IPAddress) throws
+}
+
+/// The reference host-local store: `<dataDir>/<network>/<ip>` files holding
+/// `containerID\r\nifname`, `last_reserved_ip.<n>`, an flock on `lock`. Existing state
+/// written by the reference plugin carries over both ways.
+///
+/// To keep ADD and DEL independent of how many addresses are allocated, an attachment index
+/// lives beside it (`<dataDir>/.swiftcni/<network>/<containerID>:<ifname>` listing the
+/// attachment's addresses). The index is a hint: every use is verified against the address
+/// files, and when it is missing (state written by another implementation) the directory is
+/// scanned as the reference does.
+public final class FileStore: AllocationStore {
+    public static let defaultDataDir = "/var/lib/cni/networks"
+    static let lineBreak = "\r\n"
+
+    public let directory: String
+    let indexDirectory: String
+    var lock: FileLock?
+    var indexDirReady = false
+
+    public init(network: String, dataDir: String?) throws {
+        let base = (dataDir?.isEmpty == false ? dataDir! : FileStore.defaultDataDir)
+        directory = Posix.join(base, network)
+        indexDirectory = Posix.join(Posix.join(base, ".swiftcni"), network)
+        try Posix.makeDirectories(directory)
+    }
+
+    public func withLock<T>(_ body: () throws -> T) throws -> T {
+        if lock != nil { return try body() }
+        lock = try FileLock(path: Posix.join(directory, "lock"))
+        defer {
+            lock?.unlock()
+            lock = nil
+        }
+        return try body()
+    }
+
+    func path(_ ip: IPAddress) -> String { Posix.join(directory, ip.description) }
+
+    static func content(_ o: Attachment) -> [UInt8] {
+        Array((o.containerID.trimmingWhitespace() + lineBreak + o.ifname).utf8)
+    }
+
+    /// Parses an address file: `id\r\nifname`, or just `id` as older versions wrote.
+    static func parseOwner(_ bytes: [UInt8]) -> Attachment {
+        func trim(_ b: ArraySlice<UInt8>) -> String {
+            var s = b.startIndex, e = b.endIndex
+            while s < e, b[s] == 0x20 || b[s] == 0x0A || b[s] == 0x0D || b[s] == 0x09 { s += 1 }
+            while e > s, b[e - 1] == 0x20 || b[e - 1] == 0x0A || b[e - 1] == 0x0D || b[e - 1] == 0x09 { e -= 1 }
+            return String(decoding: b[s..<e], as: UTF8.self)
+        }
+        if let nl = bytes.firstIndex(of: 0x0A) {
+            return Attachment(containerID: trim(bytes[..<nl]), ifname: trim(bytes[(nl + 1)...]))
+        }
+        return Attachment(containerID: trim(bytes[...]), ifname: "")
+    }
+
+    /// Whether a file's owner is `o` (a legacy id-only file matches any ifname of that id).
+    static func matches(_ found: Attachment, _ o: Attachment) -> Bool {
+        found.containerID == o.containerID && (found.ifname == o.ifname || found.ifname.isEmpty)
+    }
+
+    public func reserve(_ ip: IPAddress, owner: Attachment, rangeSet: Int) throws -> Bool {
+        let target = path(ip)
+        if Posix.exists(target) { return false }
+        // Write the whole file under a temporary name, then link it into place: the address
+        // file appears complete or not at all, and link(2) fails if the address is taken.
+        let tmp = Posix.join(directory, ".reserve-\(Posix.processID)")
+        try Posix.writeFile(tmp, FileStore.content(owner), sync: true)
+        defer { _ = try? Posix.remove(tmp) }
+        if !(try Posix.link(tmp, target)) { return false }
+        try? Posix.writeFileAtomically(Posix.join(directory, "last_reserved_ip.\(rangeSet)"), Array(ip.description.utf8), sync: false)
+        try addToIndex(owner, ip)
+        return true
+    }
+
+    public func lastReserved(rangeSet: Int) throws -> IPAddress? {
+        guard let t = try Posix.readText(Posix.join(directory, "last_reserved_ip.\(rangeSet)")) else { return nil }
+        return IPAddress(t.trimmingWhitespace())
+    }
+
+    public func owner(of ip: IPAddress) throws -> Attachment? {
+        try Posix.readFile(path(ip)).map(FileStore.parseOwner)
+    }
+
+    // MARK: index
+
+    func indexPath(_ o: Attachment) -> String {
+        Posix.join(indexDirectory, o.containerID + ":" + o.ifname)
+    }
+
+    func readIndex(_ o: Attachment) -> [IPAddress]? {
+        guard let t = try? Posix.readText(indexPath(o)) else { return nil }
+        return t.split(separator: "\n").compactMap { IPAddress(String($0)) }
+    }
+
+    func addToIndex(_ o: Attachment, _ ip: IPAddress) throws {
+        if !indexDirReady {
+            try Posix.makeDirectories(indexDirectory)
+            indexDirReady = true
+        }
+        var ips = readIndex(o) ?? []
+        if !ips.contains(ip) { ips.append(ip) }
+        try Posix.writeFileAtomically(indexPath(o), Array(ips.map(\.description).joined(separator: "\n").utf8), sync: false)
+    }
+
+    public func addresses(of o: Attachment) throws -> [IPAddress] {
+        if let hinted = readIndex(o) {
+            var out: [IPAddress] = []
+            for ip in hinted {
+                if let found = try owner(of: ip), FileStore.matches(found, o) { out.append(ip) }
+            }
+            return out
+        }
+        return try allocations().filter { FileStore.matches($0.1, o) }.map(\.0)
+    }
+
+    @discardableResult
+    public func release(_ o: Attachment) throws -> [IPAddress] {
+        var released: [IPAddress] = []
+        let candidates: [IPAddress]
+        if let hinted = readIndex(o) {
+            candidates = hinted
+        } else {
+            candidates = try allocations().filter { FileStore.matches($0.1, o) }.map(\.0)
+        }
+        for ip in candidates {
+            if let found = try owner(of: ip), FileStore.matches(found, o) {
+                try Posix.remove(path(ip))
+                released.append(ip)
+            }
+        }
+        try Posix.remove(indexPath(o))
+        return released
+    }
+
+    public func allocations() throws -> [(IPAddress, Attachment)] {
+        var out: [(IPAddress, Attachment)] = []
+        for name in try Posix.listDirectory(directory) ?? [] {
+            guard let ip = IPAddress(name), let bytes = try Posix.readFile(Posix.join(directory, name)) else { continue }
+            out.append((ip, FileStore.parseOwner(bytes)))
+        }
+        return out
+    }
+
+    /// How many addresses are allocated (directory listing only).
+    public func allocationCount() throws -> Int {
+        (try Posix.listDirectory(directory) ?? []).filter { IPAddress($0) != nil }.count
+    }
+
+    public func release(ip: IPAddress) throws {
+        let o = try owner(of: ip)
+        try Posix.remove(path(ip))
+        if let o, var ips = readIndex(o) {
+            ips.removeAll { $0 == ip }
+            if ips.isEmpty {
+                try Posix.remove(indexPath(o))
+            } else {
+                try Posix.writeFileAtomically(indexPath(o), Array(ips.map(\.description).joined(separator: "\n").utf8), sync: false)
+            }
+        }
+    }
+
+    /// Index entries whose attachment holds no address any more.
+    public func pruneIndex() throws {
+        for name in try Posix.listDirectory(indexDirectory) ?? [] {
+            guard let colon = name.lastIndex(of: ":") else { continue }
+            let o = Attachment(containerID: String(name[..<colon]), ifname: String(name[name.index(after: colon)...]))
+            if try addresses(of: o).isEmpty { try Posix.remove(indexPath(o)) }
+        }
+    }
+}
