@@ -7,6 +7,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/ip.h>
 #include <linux/if_link.h>
 #include <linux/if_addr.h>
 #include <linux/if_bridge.h>

@@ -137,6 +137,7 @@ public enum CNIMain {
             exit(0)
         }
         var version = CNIVersion.current
+        PhaseTrace.mark("start")
         do {
             let env = try CNIEnvironment.fromProcess()
             let bytes = try Posix.readAll(fd: 0)
@@ -147,7 +148,9 @@ public enum CNIMain {
             if env.command == .add || env.command == .check || env.command == .del {
                 try env.validateArgs(known: P.knownArgs)
             }
+            PhaseTrace.mark("parsed")
             let out = try dispatch(P(), req)
+            PhaseTrace.mark("done")
             if let out { Posix.writeStdout(out.serialized(indent: 4) + "\n") }
             exit(0)
         } catch {

@@ -115,6 +115,17 @@ public enum Posix {
         if sync && fsync(fd) != 0 { throw SystemError("fsync", path) }
     }
 
+    /// Rewrites a small file in place: write at offset 0, then cut it to the new length
+    /// (never to zero first, so ext4's replace-by-truncate heuristic does not flush it).
+    public static func overwrite(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode)
+        if fd < 0 { throw SystemError("open", path) }
+        defer { close(fd) }
+        let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        if n != bytes.count { throw SystemError("write", path) }
+        if ftruncate(fd, off_t(bytes.count)) != 0 { throw SystemError("truncate", path) }
+    }
+
     /// link(2); false if `to` already exists.
     public static func link(_ from: String, _ to: String) throws(SystemError) -> Bool {
         if Glibc.link(from, to) != 0 {
@@ -285,5 +296,59 @@ extension String {
         while let f = u.first, f == 0x20 || f == 0x0A || f == 0x0D || f == 0x09 { u = u.dropFirst() }
         while let l = u.last, l == 0x20 || l == 0x0A || l == 0x0D || l == 0x09 { u = u.dropLast() }
         return String(decoding: u, as: UTF8.self)
+    }
+}
+
+/// Where the suite keeps its files on a host. Each root can be moved (by environment or by
+/// a plugin's configuration) so that several simulated hosts can share one machine.
+public enum SuitePaths {
+    /// Runtime state (locks, daemon pid files): `SWIFTCNI_RUN_DIR`, default /run/swiftcni.
+    public static var runDirectory: String {
+        Posix.getenv("SWIFTCNI_RUN_DIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/run/swiftcni"
+    }
+
+    /// Persistent state: `SWIFTCNI_STATE_DIR`, default /var/lib/swiftcni.
+    public static var stateDirectory: String {
+        Posix.getenv("SWIFTCNI_STATE_DIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/swiftcni"
+    }
+
+    /// Takes the named lock under `<runDirectory>/locks/`.
+    public static func lock(_ name: String, runDirectory: String? = nil) throws -> FileLock {
+        let dir = Posix.join(runDirectory ?? self.runDirectory, "locks")
+        let path = Posix.join(dir, name + ".lock")
+        do {
+            return try FileLock(path: path)
+        } catch {
+            try Posix.makeDirectories(dir)
+            return try FileLock(path: path)
+        }
+    }
+}
+
+/// Phase timing for performance work: with `SWIFTCNI_TRACE=1` in the environment, each
+/// `mark` prints the milliseconds since the previous mark (and since start) to stderr.
+public enum PhaseTrace {
+    nonisolated(unsafe) static var enabled: Bool? = nil
+    nonisolated(unsafe) static var start: UInt64 = 0
+    nonisolated(unsafe) static var last: UInt64 = 0
+
+    public static func mark(_ label: @autoclosure () -> String) {
+        if enabled == nil {
+            enabled = Posix.getenv("SWIFTCNI_TRACE") == "1"
+            start = Posix.monotonicNanos()
+            last = start
+        }
+        guard enabled == true else { return }
+        let now = Posix.monotonicNanos()
+        let d = Double(now - last) / 1e6
+        let t = Double(now - start) / 1e6
+        Posix.writeStderr("[trace] \(label()): +\(fmt(d)) ms (\(fmt(t)) ms)\n")
+        last = now
+    }
+
+    static func fmt(_ x: Double) -> String {
+        let v = Int((x * 1000).rounded())
+        let frac = v % 1000
+        return "\(v / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
     }
 }

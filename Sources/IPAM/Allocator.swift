@@ -48,7 +48,7 @@ public struct Allocator {
         }
 
         // One address per range set per attachment (SPEC: no duplicate allocation).
-        for held in try store.addresses(of: owner) where rangeSet.range(containing: held) != nil {
+        for held in try store.addresses(of: owner, thorough: false) where rangeSet.range(containing: held) != nil {
             throw CNIError(.addressInUse, "\(held) is already allocated to container \(owner.containerID) (\(owner.ifname)) in this network; duplicate allocation is not allowed")
         }
 

@@ -147,10 +147,13 @@ public struct HostLocal: CNIPlugin {
     }
 
     public func add(_ req: CNIRequest) throws -> CNIResult {
+        PhaseTrace.mark("ipam start")
         let cfg = try HostLocalConfig(req)
+        PhaseTrace.mark("ipam config")
         var result = CNIResult(cniVersion: req.cniVersion)
         if let rc = cfg.resolvConf, !rc.isEmpty { result.dns = try ResolvConf.read(rc) }
         let store = try store(cfg)
+        PhaseTrace.mark("ipam store")
         let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
 
         // Each requested address goes to the range set whose subnets hold it.
@@ -196,7 +199,7 @@ public struct HostLocal: CNIPlugin {
         let cfg = try HostLocalConfig(req)
         let store = try store(cfg)
         let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
-        let held = try store.withLock { try store.addresses(of: owner) }
+        let held = try store.withLock { try store.addresses(of: owner, thorough: true) }
         if held.isEmpty {
             throw CNIError(.checkFailed, "host-local: no address is allocated to container \(req.containerID) (\(req.ifname)) in network \(req.name)")
         }

@@ -11,8 +11,9 @@ public protocol AllocationStore: AnyObject {
     func lastReserved(rangeSet: Int) throws -> IPAddress?
     /// The holder of `ip`, if any.
     func owner(of ip: IPAddress) throws -> Attachment?
-    /// Addresses held by `owner`.
-    func addresses(of owner: Attachment) throws -> [IPAddress]
+    /// Addresses held by `owner`; `thorough: false` may answer from an index only (fast,
+    /// for ADD's duplicate check), `thorough: true` must find every one.
+    func addresses(of owner: Attachment, thorough: Bool) throws -> [IPAddress]
     /// Releases everything `owner` holds; returns what was released.
     @discardableResult func release(_ owner: Attachment) throws -> [IPAddress]
     /// Every allocation of the network.
@@ -86,12 +87,18 @@ public final class FileStore: AllocationStore {
         if Posix.exists(target) { return false }
         // Write the whole file under a temporary name, then link it into place: the address
         // file appears complete or not at all, and link(2) fails if the address is taken.
+        PhaseTrace.mark("reserve start")
         let tmp = Posix.join(directory, ".reserve-\(Posix.processID)")
         try Posix.writeFile(tmp, FileStore.content(owner), sync: true)
         defer { _ = try? Posix.remove(tmp) }
+        PhaseTrace.mark("tmp written")
         if !(try Posix.link(tmp, target)) { return false }
-        try? Posix.writeFileAtomically(Posix.join(directory, "last_reserved_ip.\(rangeSet)"), Array(ip.description.utf8), sync: false)
+        PhaseTrace.mark("linked")
+        // A hint (the reference writes it in place too); rewritten without truncating to
+        // zero, which would make ext4 flush it synchronously.
+        try? Posix.overwrite(Posix.join(directory, "last_reserved_ip.\(rangeSet)"), Array(ip.description.utf8))
         try addToIndex(owner, ip)
+        PhaseTrace.mark("indexed")
         return true
     }
 
@@ -125,7 +132,10 @@ public final class FileStore: AllocationStore {
         try Posix.writeFileAtomically(indexPath(o), Array(ips.map(\.description).joined(separator: "\n").utf8), sync: false)
     }
 
-    public func addresses(of o: Attachment) throws -> [IPAddress] {
+    /// Addresses held by `o`. With `thorough`, an attachment missing from the index is
+    /// looked up by scanning every address file (state written by another implementation);
+    /// without it, only the index is consulted (constant time, used on the ADD path).
+    public func addresses(of o: Attachment, thorough: Bool) throws -> [IPAddress] {
         if let hinted = readIndex(o) {
             var out: [IPAddress] = []
             for ip in hinted {
@@ -133,8 +143,10 @@ public final class FileStore: AllocationStore {
             }
             return out
         }
+        if !thorough { return [] }
         return try allocations().filter { FileStore.matches($0.1, o) }.map(\.0)
     }
+
 
     @discardableResult
     public func release(_ o: Attachment) throws -> [IPAddress] {
@@ -187,7 +199,7 @@ public final class FileStore: AllocationStore {
         for name in try Posix.listDirectory(indexDirectory) ?? [] {
             guard let colon = name.lastIndex(of: ":") else { continue }
             let o = Attachment(containerID: String(name[..<colon]), ifname: String(name[name.index(after: colon)...]))
-            if try addresses(of: o).isEmpty { try Posix.remove(indexPath(o)) }
+            if try addresses(of: o, thorough: true).isEmpty { try Posix.remove(indexPath(o)) }
         }
     }
 }

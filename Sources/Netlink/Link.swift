@@ -19,6 +19,8 @@ public struct LinkInfo: Sendable, Equatable {
     public var peerIndex: Int32?
     /// IFLA_LINK_NETNSID: set when the peer lives in another namespace.
     public var linkNetnsID: Int32?
+    /// IFLA_IFALIAS (the suite marks the devices it creates with it).
+    public var alias: String?
 
     public var isUp: Bool { flags & UInt32(IFF_UP) != 0 }
     public var isPromiscuous: Bool { flags & UInt32(IFF_PROMISC) != 0 }
@@ -31,8 +33,11 @@ public struct LinkSettings: Sendable {
     public var mac: MACAddress?
     public var master: Int32?
     public var promiscuous: Bool?
-    public init(up: Bool? = nil, mtu: Int? = nil, mac: MACAddress? = nil, master: Int32? = nil, promiscuous: Bool? = nil) {
+    public var alias: String?
+    public init(up: Bool? = nil, mtu: Int? = nil, mac: MACAddress? = nil, master: Int32? = nil, promiscuous: Bool? = nil,
+                alias: String? = nil) {
         self.up = up; self.mtu = mtu; self.mac = mac; self.master = master; self.promiscuous = promiscuous
+        self.alias = alias
     }
 }
 
@@ -58,6 +63,7 @@ extension NetlinkSocket {
         if let mtu = s.mtu { r.putU32(IFLA_MTU, u32(mtu)) }
         if let mac = s.mac { r.putBytes(IFLA_ADDRESS, mac.bytes) }
         if let m = s.master { r.putU32(IFLA_MASTER, u32(m)) }
+        if let a = s.alias { r.putString(IFLA_IFALIAS, a) }
     }
 
     static func parseLink(_ m: NetlinkMessage) -> LinkInfo? {
@@ -73,7 +79,8 @@ extension NetlinkSocket {
             flags: h.ifi_flags,
             master: a.i32(IFLA_MASTER).flatMap { $0 == 0 ? nil : $0 },
             peerIndex: a.i32(IFLA_LINK),
-            linkNetnsID: a.i32(IFLA_LINK_NETNSID))
+            linkNetnsID: a.i32(IFLA_LINK_NETNSID),
+            alias: a.string(IFLA_IFALIAS))
     }
 
     /// The link named `name`, or nil if there is none.
@@ -278,4 +285,25 @@ extension NetlinkSocket {
         }
         return out
     }
+
+    /// Sets an IPv4 per-device configuration value (IFLA_INET_CONF, e.g. arp_notify) by
+    /// netlink, without going through /proc/sys in the link's namespace.
+    public func setIPv4DeviceConf(index: Int32, _ conf: Int32, _ value: UInt32) throws(NetlinkError) {
+        let r = NetlinkRequest(type: RTM_NEWLINK, flags: 0, operation: "set ipv4 devconf \(conf) on link #\(index)")
+        r.header(NetlinkSocket.ifinfo(index: index))
+        let spec = r.nest(IFLA_AF_SPEC)
+        let inet = r.nest(Int(AF_INET))
+        let conf4 = r.nest(Int(IFLA_INET_CONF))
+        r.putU32(Int(conf), value)
+        r.end(conf4)
+        r.end(inet)
+        r.end(spec)
+        try execute(r)
+    }
+}
+
+/// IPv4 per-device configuration keys (IFLA_INET_CONF indexes).
+public enum IPv4DeviceConf {
+    public static let arpNotify = Int32(IPV4_DEVCONF_ARP_NOTIFY)
+    public static let forwarding = Int32(IPV4_DEVCONF_FORWARDING)
 }

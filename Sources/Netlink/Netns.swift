@@ -146,7 +146,12 @@ public enum NetnsThread {
         let box = Box(body)
         let ctx = Unmanaged.passRetained(box).toOpaque()
         var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { ctx in
+        // A small stack: the work done on these threads is a few system calls.
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        pthread_attr_setstacksize(&attr, 256 * 1024)
+        defer { pthread_attr_destroy(&attr) }
+        let rc = pthread_create(&tid, &attr, { ctx in
             let b = Unmanaged<Box>.fromOpaque(ctx!).takeRetainedValue()
             b.body()
             return nil

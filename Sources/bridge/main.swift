@@ -1,1 +1,7 @@
-print("todo")
+// bridge: a Linux bridge network; veth into the container, gateway, MTU, VLANs, IPv4 + IPv6.
+import CNI
+import IPAM
+
+// host-local runs in-process when the host-local found in CNI_PATH is our own build.
+Delegate.builtins["host-local"] = HostLocal.self
+CNIMain.run(Bridge.self)

@@ -1,1 +1,49 @@
-print("todo")
+// loopback: brings the container's loopback interface up.
+import CNI
+import Netlink
+
+struct Loopback: CNIPlugin {
+    func link(_ req: CNIRequest) throws -> (NetlinkSocket, LinkInfo) {
+        let sock = try NetlinkSocket.inNamespace(path: req.netns)
+        guard let l = try sock.link(named: req.ifname) else {
+            throw CNIError(.invalidEnvironment, "CNI_IFNAME \"\(req.ifname)\": no such interface in the container (the loopback is \"lo\")")
+        }
+        return (sock, l)
+    }
+
+    func add(_ req: CNIRequest) throws -> CNIResult {
+        let (sock, l) = try link(req)
+        try sock.setLink(index: l.index, LinkSettings(up: true))
+        // Chained after another plugin: pass its result through.
+        if let prev = try req.prevResult() { return prev }
+        var r = CNIResult(cniVersion: req.cniVersion)
+        r.interfaces = [CNIInterface(name: req.ifname, mac: "00:00:00:00:00:00", sandbox: req.netns)]
+        for a in try sock.addresses(index: l.index) {
+            r.ips.append(CNIIPConfig(interface: 0, address: a.address))
+        }
+        return r
+    }
+
+    func check(_ req: CNIRequest) throws {
+        let (sock, l) = try link(req)
+        if !l.isUp { throw CNIError(.checkFailed, "interface \(req.ifname) is down in the container") }
+        let have = try sock.addresses(index: l.index)
+        if !have.contains(where: { $0.address.address == IPAddress("127.0.0.1")! }) {
+            throw CNIError(.checkFailed, "interface \(req.ifname) has no 127.0.0.1")
+        }
+    }
+
+    func del(_ req: CNIRequest) throws {
+        guard !req.netns.isEmpty else { return }
+        do {
+            let (sock, l) = try link(req)
+            try sock.setLink(index: l.index, LinkSettings(up: false))
+        } catch is NetworkNamespace.OpenError {
+            // The namespace is gone: nothing to do.
+        } catch let e as CNIError where e.code == .invalidEnvironment {
+            // No such interface: nothing to do.
+        }
+    }
+}
+
+CNIMain.run(Loopback.self)

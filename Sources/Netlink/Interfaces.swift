@@ -1,0 +1,163 @@
+// Compound operations that several plugins need: a bridge that exists and is up, a veth
+// pair from a bridge into a container, a container interface configured from a CNI
+// result, and CHECK's verification of the same.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import CMnl
+import CNI
+
+/// An error about a link's state that the plugin can turn into a precise CNI error.
+public struct LinkStateError: Error, CNIErrorConvertible, CustomStringConvertible {
+    public var code: CNIErrorCode
+    public var description: String
+    public init(_ code: CNIErrorCode, _ description: String) {
+        self.code = code
+        self.description = description
+    }
+    public var cniError: CNIError { CNIError(code, description) }
+}
+
+extension NetlinkSocket {
+    /// The bridge `name`, created (up, with a fixed random MAC so it never changes as ports
+    /// come and go, marked with `alias`) if missing. Fails if a non-bridge link has the name.
+    public func ensureBridge(name: String, mtu: Int?, promiscuous: Bool, vlanFiltering: Bool, alias: String) throws -> (link: LinkInfo, created: Bool) {
+        if let l = try link(named: name) {
+            guard l.kind == "bridge" else {
+                throw LinkStateError(.invalidConfig, "\"bridge\" \"\(name)\": a link with that name exists and is not a bridge (kind \(l.kind ?? "none"))")
+            }
+            var s = LinkSettings()
+            if !l.isUp { s.up = true }
+            if promiscuous && !l.isPromiscuous { s.promiscuous = true }
+            if s.up != nil || s.promiscuous != nil { try setLink(index: l.index, s) }
+            if vlanFiltering { try setBridgeVlanFiltering(index: l.index, true) }
+            return (try link(index: l.index) ?? l, false)
+        }
+        var s = LinkSettings(up: true, mtu: mtu, mac: MACAddress.random())
+        if promiscuous { s.promiscuous = true }
+        do {
+            try addBridge(name: name, settings: s, vlanFiltering: vlanFiltering ? true : nil)
+        } catch {
+            // Another ADD created it first.
+            if error.errno != EEXIST { throw error }
+            return try ensureBridge(name: name, mtu: mtu, promiscuous: promiscuous, vlanFiltering: vlanFiltering, alias: alias)
+        }
+        guard var l = try link(named: name) else {
+            throw LinkStateError(.kernel, "bridge \(name) vanished right after it was created")
+        }
+        // The alias is applied by a SETLINK (RTM_NEWLINK ignores it at creation).
+        try setLink(index: l.index, LinkSettings(alias: alias))
+        l.alias = alias
+        // The bridge's own router advertisements handling: we own its routes.
+        try? Sysctl.set("net/ipv6/conf/\(name)/accept_ra", "0")
+        return (l, true)
+    }
+
+    /// Links enslaved to `master`.
+    public func ports(of master: Int32) throws(NetlinkError) -> [LinkInfo] {
+        try links().filter { $0.master == master }
+    }
+
+    /// Creates a veth pair: a host end named `<prefix><8 hex>` here (up, `hostSettings`),
+    /// and `containerName` inside `container` (with `containerSettings`, except `up`: the
+    /// kernel cannot bring a veth peer up before the pair is joined, so the caller brings the
+    /// container end up with its own socket). Retries with
+    /// another host name on a clash; a clash inside the container is `interfaceExists`.
+    public func createVethPair(prefix: String = "veth", hostSettings: LinkSettings, containerName: String,
+                               container: NetworkNamespace, containerSettings: LinkSettings) throws -> String {
+        var g = SystemRandomNumberGenerator()
+        for attempt in 0..<5 {
+            let n = UInt32.random(in: 0...UInt32.max, using: &g)
+            var hex = String(n, radix: 16)
+            while hex.count < 8 { hex = "0" + hex }
+            let hostName = prefix + hex
+            do {
+                var peer = containerSettings
+                peer.up = nil
+                try addVeth(name: hostName, settings: hostSettings, peerName: containerName, peerNamespace: container,
+                            peerSettings: peer)
+                return hostName
+            } catch {
+                guard error.errno == EEXIST else { throw error }
+                if try link(named: hostName) == nil || attempt == 4 {
+                    throw LinkStateError(.interfaceExists, "interface \"\(containerName)\" already exists in the container (\(container.path))")
+                }
+            }
+        }
+        throw LinkStateError(.kernel, "could not find a free host interface name for the veth pair")
+    }
+}
+
+/// Applying and verifying a CNI result on a container interface.
+public enum ContainerInterface {
+    /// Adds the result's addresses for interface `resultIndex` to link `index` and the
+    /// result's routes (a route without `gw` goes via the gateway of its family's address,
+    /// as the reference's ConfigureIface does).
+    public static func configure(_ sock: NetlinkSocket, index: Int32, result: CNIResult, resultIndex: Int, noDAD: Bool) throws {
+        var gw4: IPAddress?
+        var gw6: IPAddress?
+        for ip in result.ips where ip.interface == nil || ip.interface == resultIndex {
+            try sock.addAddress(index: index, ip.address, noDAD: noDAD)
+            if let g = ip.gateway {
+                if g.isV4 { gw4 = gw4 ?? g } else { gw6 = gw6 ?? g }
+            }
+        }
+        for r in result.routes {
+            let gw = r.gw ?? (r.dst.family == .v4 ? gw4 : gw6)
+            let route = RouteInfo(dst: r.dst, gateway: gw, outputIndex: index, table: r.table.map { UInt32($0) },
+                                  priority: r.priority.map { UInt32($0) }, scope: r.scope.map { UInt8($0) },
+                                  mtu: r.mtu.map { UInt32($0) }, advmss: r.advmss.map { UInt32($0) })
+            do {
+                try sock.addRoute(route)
+            } catch {
+                throw LinkStateError(.kernel, "failed to add route \(r.dst)\(gw.map { " via \($0)" } ?? "") dev #\(index): \(error)")
+            }
+        }
+    }
+
+    /// Waits (up to `timeout` ms) until no address of the link is tentative (IPv6 DAD).
+    public static func settle(_ sock: NetlinkSocket, index: Int32, timeoutMillis: Int = 5000) throws {
+        var waited = 0
+        while true {
+            let addrs = try sock.addresses(index: index, family: .v6)
+            if let bad = addrs.first(where: \.isDADFailed) {
+                throw LinkStateError(.kernel, "duplicate address detection failed for \(bad.address)")
+            }
+            if !addrs.contains(where: { $0.isTentative && !$0.address.address.isLinkLocalV6 }) { return }
+            if waited >= timeoutMillis {
+                throw LinkStateError(.kernel, "addresses still tentative after \(timeoutMillis) ms")
+            }
+            usleep(10_000)
+            waited += 10
+        }
+    }
+
+    /// CHECK: every address of the result for interface `resultIndex` is on link `index`,
+    /// and every route of the result is present.
+    public static func verify(_ sock: NetlinkSocket, index: Int32, ifname: String, result: CNIResult, resultIndex: Int) throws {
+        let have = try sock.addresses(index: index)
+        for ip in result.ips where ip.interface == nil || ip.interface == resultIndex {
+            if !have.contains(where: { $0.address.address == ip.address.address && $0.address.prefixLength == ip.address.prefixLength }) {
+                throw LinkStateError(.checkFailed, "address \(ip.address) is missing from interface \(ifname) in the container")
+            }
+        }
+        var gw4: IPAddress?
+        var gw6: IPAddress?
+        for ip in result.ips where ip.interface == nil || ip.interface == resultIndex {
+            if let g = ip.gateway { if g.isV4 { gw4 = gw4 ?? g } else { gw6 = gw6 ?? g } }
+        }
+        var byFamily: [IPFamily: [RouteInfo]] = [:]
+        for r in result.routes {
+            if byFamily[r.dst.family] == nil { byFamily[r.dst.family] = try sock.routes(family: r.dst.family) }
+            let gw = r.gw ?? (r.dst.family == .v4 ? gw4 : gw6)
+            let table = r.table.map { UInt32($0) } ?? UInt32(RT_TABLE_MAIN.rawValue)
+            let found = byFamily[r.dst.family]!.contains { k in
+                k.dst == r.dst.network && k.gateway == gw && k.effectiveTable == table
+            }
+            if !found {
+                throw LinkStateError(.checkFailed, "route \(r.dst)\(gw.map { " via \($0)" } ?? "") is missing in the container")
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CNI
+import Netlink
+
+/// Marks the bridges this plugin creates, so that it removes only its own.
+let bridgeAlias = "swiftcni bridge"
+
+/// Undo steps of an ADD in progress, run in reverse if the ADD fails.
+struct Undo {
+    var steps: [() -> Void] = []
+    mutating func add(_ f: @escaping () -> Void) { steps.append(f) }
+    func run() { for f in steps.reversed() { f() } }
+}
+
+struct Bridge: CNIPlugin {
+    static var knownArgs: Set<String> { ["IP", "MAC"] }
+
+    func add(_ req: CNIRequest) throws -> CNIResult {
+        let cfg = try BridgeConfig(req)
+        if let e = cfg.unsupported() { throw e }
+        let ns = try NetworkNamespace.open(req.netns)
+        PhaseTrace.mark("ns open")
+        let cont = try NetlinkSocket.inNamespace(ns)
+        PhaseTrace.mark("ns socket")
+        if try cont.link(named: req.ifname) != nil {
+            throw CNIError(.interfaceExists, "interface \"\(req.ifname)\" already exists in the container (\(req.netns))")
+        }
+        let host = try NetlinkSocket()
+
+        var undo = Undo()
+            PhaseTrace.mark("netns+sockets")
+
+        do {
+            var result = CNIResult(cniVersion: req.cniVersion)
+            if !cfg.ipamType.isEmpty {
+                let ipam = try Delegate.add(cfg.ipamType, req)
+                undo.add { _ = try? Delegate.del(cfg.ipamType, req) }
+                if ipam.ips.isEmpty {
+                    throw CNIError(.delegateFailed, "IPAM plugin \"\(cfg.ipamType)\" returned no IP configuration")
+                }
+                result.ips = ipam.ips
+            PhaseTrace.mark("ipam")
+                result.routes = ipam.routes
+                result.dns = ipam.dns
+            }
+            let gateways = Bridge.gateways(&result, cfg)
+
+            // Bridge and veth under the bridge's lock, so a DEL removing an idle bridge
+            // never races an ADD attaching to it.
+            let lock = try SuitePaths.lock("bridge-\(cfg.bridge)")
+            PhaseTrace.mark("lock")
+            let (br, created) = try host.ensureBridge(name: cfg.bridge, mtu: cfg.mtu, promiscuous: cfg.promiscMode,
+                                                      vlanFiltering: cfg.vlan != 0 || !cfg.vlanTrunk.isEmpty, alias: bridgeAlias)
+            if created {
+                undo.add { Bridge.removeBridgeIfIdle(host, name: cfg.bridge) }
+            }
+            let hostMAC = MACAddress.random()
+            let contMAC = cfg.mac ?? MACAddress.random()
+            let hostName = try host.createVethPair(
+                hostSettings: LinkSettings(up: true, mtu: cfg.mtu, mac: hostMAC, master: br.index),
+                containerName: req.ifname, container: ns,
+                containerSettings: LinkSettings(mtu: cfg.mtu, mac: contMAC))
+            undo.add { _ = try? host.deleteLink(named: hostName) }
+            PhaseTrace.mark("veth")
+            lock.unlock()
+
+            guard let hostLink = try host.link(named: hostName), let contLink = try cont.link(named: req.ifname) else {
+                throw CNIError(.kernel, "veth pair \(hostName)/\(req.ifname) vanished right after it was created")
+            }
+            if cfg.hairpinMode || cfg.portIsolation {
+                try host.setBridgePort(index: hostLink.index, hairpin: cfg.hairpinMode ? true : nil,
+                                       isolated: cfg.portIsolation ? true : nil)
+            }
+            try Bridge.configureVlans(host, port: hostLink.index, cfg)
+            PhaseTrace.mark("lookups")
+
+            if !cfg.disableContainerInterface {
+                try cont.setLink(index: contLink.index, LinkSettings(up: true))
+            }
+            if !cfg.ipamType.isEmpty {
+                try? cont.setIPv4DeviceConf(index: contLink.index, IPv4DeviceConf.arpNotify, 1)
+                try ContainerInterface.configure(cont, index: contLink.index, result: result, resultIndex: 2, noDAD: !cfg.enabledad)
+                if cfg.enabledad { try ContainerInterface.settle(cont, index: contLink.index) }
+            }
+
+            var brMAC = br.mac
+            PhaseTrace.mark("container config")
+            if cfg.isGateway && !gateways.isEmpty {
+                if cfg.vlan != 0 {
+                    // As the reference: the gateway of a VLAN lives on "<bridge>.<vlan>", an
+                    // access port of that VLAN on the bridge.
+                    let gwLink = try Bridge.ensureVlanGateway(host, bridge: br, cfg: cfg)
+                    _ = try Bridge.ensureGatewayAddresses(host, bridge: gwLink, gateways: gateways, cfg: cfg)
+                    result.interfaces.append(CNIInterface(name: gwLink.name, mac: gwLink.mac?.description))
+                } else {
+                    brMAC = try Bridge.ensureGatewayAddresses(host, bridge: br, gateways: gateways, cfg: cfg)
+                }
+                for fam in Set(gateways.map(\.family)) {
+                    try Sysctl.set(fam == .v4 ? "net/ipv4/ip_forward" : "net/ipv6/conf/all/forwarding", "1")
+                }
+            }
+
+            PhaseTrace.mark("gateway")
+            result.interfaces = [
+                CNIInterface(name: cfg.bridge, mac: brMAC?.description),
+                CNIInterface(name: hostName, mac: hostMAC.description),
+                CNIInterface(name: req.ifname, mac: contMAC.description, sandbox: req.netns),
+            ] + result.interfaces
+            if let dns = cfg.dns { result.dns = dns }
+            return result
+        } catch {
+            undo.run()
+            throw error
+        }
+    }
+
+    func del(_ req: CNIRequest) throws {
+        let cfg = try BridgeConfig(req)
+        // The container end first (deleting it removes the host end too), then the address.
+        if !req.netns.isEmpty {
+            do {
+                let ns = try NetworkNamespace.open(req.netns)
+                let cont = try NetlinkSocket.inNamespace(ns)
+                PhaseTrace.mark("del: socket")
+                if let l = try cont.link(named: req.ifname), l.kind == "veth" {
+                    try cont.deleteLink(index: l.index)
+                }
+                PhaseTrace.mark("del: link deleted")
+            } catch let e as NetworkNamespace.OpenError {
+                // The namespace is gone (or was never one): its links went with it.
+                _ = e
+            }
+        }
+        if !cfg.ipamType.isEmpty {
+            try Delegate.del(cfg.ipamType, req)
+        }
+        PhaseTrace.mark("del: ipam")
+        let host = try NetlinkSocket()
+        let lock = try SuitePaths.lock("bridge-\(cfg.bridge)")
+        Bridge.removeBridgeIfIdle(host, name: cfg.bridge)
+        lock.unlock()
+    }
+
+    func check(_ req: CNIRequest) throws {
+        let cfg = try BridgeConfig(req)
+        guard let prev = try req.prevResult() else {
+            throw CNIError(.invalidConfig, "\"prevResult\" is required for CHECK")
+        }
+        if !cfg.ipamType.isEmpty { try Delegate.check(cfg.ipamType, req) }
+
+        let host = try NetlinkSocket()
+        guard let br = try host.link(named: cfg.bridge), br.kind == "bridge" else {
+            throw CNIError(.checkFailed, "bridge \(cfg.bridge) does not exist")
+        }
+        if let want = prev.interfaces.first(where: { $0.name == cfg.bridge && ($0.sandbox ?? "").isEmpty })?.mac,
+           let have = br.mac, want != have.description {
+            throw CNIError(.checkFailed, "bridge \(cfg.bridge) has MAC \(have), the previous result says \(want)")
+        }
+        if br.isPromiscuous != cfg.promiscMode {
+            throw CNIError(.checkFailed, "bridge \(cfg.bridge) promiscuous mode is \(br.isPromiscuous), configured \(cfg.promiscMode)")
+        }
+        guard let contIdx = prev.interfaces.firstIndex(where: { $0.name == req.ifname && $0.sandbox == req.netns }) else {
+            throw CNIError(.checkFailed, "the previous result has no interface \(req.ifname) in sandbox \(req.netns)")
+        }
+        let ns = try NetworkNamespace.open(req.netns)
+        let cont = try NetlinkSocket.inNamespace(ns)
+        guard let cl = try cont.link(named: req.ifname) else {
+            throw CNIError(.checkFailed, "interface \(req.ifname) is missing from the container")
+        }
+        guard cl.kind == "veth" else {
+            throw CNIError(.checkFailed, "interface \(req.ifname) in the container is not a veth (kind \(cl.kind ?? "none"))")
+        }
+        if let want = prev.interfaces[contIdx].mac, let have = cl.mac, want != have.description {
+            throw CNIError(.checkFailed, "interface \(req.ifname) has MAC \(have), the previous result says \(want)")
+        }
+        // The host end: a veth of the previous result, port of the bridge, peer of ours.
+        let hostEnds = prev.interfaces.filter { ($0.sandbox ?? "").isEmpty && $0.name != cfg.bridge }
+        var found = false
+        for h in hostEnds {
+            guard let hl = try host.link(named: h.name), hl.kind == "veth" else { continue }
+            if hl.master == br.index && hl.peerIndex == cl.index && cl.peerIndex == hl.index {
+                if let want = h.mac, let have = hl.mac, want != have.description {
+                    throw CNIError(.checkFailed, "host interface \(h.name) has MAC \(have), the previous result says \(want)")
+                }
+                found = true
+                break
+            }
+        }
+        if !found {
+            throw CNIError(.checkFailed, "the host end of \(req.ifname) is missing or no longer a port of bridge \(cfg.bridge)")
+        }
+        try ContainerInterface.verify(cont, index: cl.index, ifname: req.ifname, result: prev, resultIndex: contIdx)
+        if cfg.isGateway {
+            let have = try host.addresses(index: br.index)
+            for ip in prev.ips where ip.interface == nil || ip.interface == contIdx {
+                guard let gw = ip.gateway else { continue }
+                if !have.contains(where: { $0.address.address == gw }) {
+                    throw CNIError(.checkFailed, "gateway address \(gw) is missing from bridge \(cfg.bridge)")
+                }
+            }
+        }
+    }
+
+    func gc(_ req: CNIRequest) throws {
+        let cfg = try BridgeConfig(req)
+        if !cfg.ipamType.isEmpty { try Delegate.gc(cfg.ipamType, req) }
+        let host = try NetlinkSocket()
+        let lock = try SuitePaths.lock("bridge-\(cfg.bridge)")
+        Bridge.removeBridgeIfIdle(host, name: cfg.bridge)
+        lock.unlock()
+    }
+
+    func status(_ req: CNIRequest) throws {
+        let cfg = try BridgeConfig(req)
+        if let e = cfg.unsupported() { throw CNIError(.notAvailable, e.msg) }
+        if !cfg.ipamType.isEmpty { try Delegate.status(cfg.ipamType, req) }
+    }
+
+    // MARK: helpers
+
+    struct Gateway {
+        var address: IPNetwork
+        var family: IPFamily { address.family }
+    }
+
+    /// Fills gateways the IPAM result lacks (the subnet's first address) when the bridge is
+    /// the gateway, adds default routes for isDefaultGateway, points IPs at interface 2.
+    static func gateways(_ result: inout CNIResult, _ cfg: BridgeConfig) -> [Gateway] {
+        var gws: [Gateway] = []
+        for i in result.ips.indices {
+            result.ips[i].interface = 2
+            let addr = result.ips[i].address
+            if result.ips[i].gateway == nil && cfg.isGateway {
+                result.ips[i].gateway = addr.networkAddress.next()
+            }
+            guard let gw = result.ips[i].gateway else { continue }
+            if cfg.isDefaultGateway {
+                let zero = IPNetwork(address: IPAddress(family: addr.family, value: 0), prefixLength: 0)!
+                if !result.routes.contains(where: { $0.dst == zero && $0.gw != nil }) {
+                    result.routes.append(CNIRoute(dst: zero, gw: gw))
+                }
+            }
+            if cfg.isGateway {
+                let g = Gateway(address: IPNetwork(address: gw, prefixLength: addr.prefixLength)!)
+                if !gws.contains(where: { $0.address == g.address }) { gws.append(g) }
+            }
+        }
+        return gws
+    }
+
+    /// Puts the gateway addresses on the bridge (reference `ensureAddr`): an IPv4 bridge
+    /// holds one address; a different one is replaced only with forceAddress.
+    static func ensureGatewayAddresses(_ host: NetlinkSocket, bridge: LinkInfo, gateways: [Gateway], cfg: BridgeConfig) throws -> MACAddress? {
+        let lock = try SuitePaths.lock("bridge-\(cfg.bridge)")
+        defer { lock.unlock() }
+        for gw in gateways {
+            let have = try host.addresses(index: bridge.index, family: gw.family)
+            if have.contains(where: { $0.address == gw.address }) { continue }
+            for a in have where !a.address.address.isLinkLocalV6 {
+                let clash = gw.family == .v4 || a.address.contains(gw.address.address) || gw.address.contains(a.address.address)
+                guard clash else { continue }
+                if cfg.forceAddress {
+                    try host.deleteAddress(index: bridge.index, a.address)
+                } else {
+                    throw CNIError(.conflict, "bridge \(cfg.bridge) already has address \(a.address), different from gateway \(gw.address) (set \"forceAddress\" to replace it)")
+                }
+            }
+            do {
+                try host.addAddress(index: bridge.index, gw.address, noDAD: true)
+            } catch {
+                if error.errno != EEXIST { throw error }
+            }
+        }
+        // A bridge we did not create takes the lowest port MAC unless its MAC is set: pin it.
+        if bridge.alias != bridgeAlias, let mac = bridge.mac {
+            try host.setLink(index: bridge.index, LinkSettings(mac: mac))
+        }
+        return bridge.mac
+    }
+
+    /// The VLAN gateway interface `<bridge>.<vlan>`: a veth whose peer is an access port of
+    /// the VLAN on the bridge.
+    static func ensureVlanGateway(_ host: NetlinkSocket, bridge: LinkInfo, cfg: BridgeConfig) throws -> LinkInfo {
+        let name = "\(cfg.bridge).\(cfg.vlan)"
+        if let l = try host.link(named: name) { return l }
+        if let why = CNIEnvironment.interfaceNameProblem(name) {
+            throw CNIError(.invalidConfig, "VLAN gateway interface \"\(name)\" cannot be created: \(why)")
+        }
+        var g = SystemRandomNumberGenerator()
+        var hex = String(UInt32.random(in: 0...UInt32.max, using: &g), radix: 16)
+        while hex.count < 8 { hex = "0" + hex }
+        let port = "veth" + hex
+        try host.addVeth(name: port, settings: LinkSettings(up: true, mtu: cfg.mtu, master: bridge.index),
+                         peerName: name, peerNamespace: nil, peerSettings: LinkSettings(up: true, mtu: cfg.mtu))
+        guard let p = try host.link(named: port), let l = try host.link(named: name) else {
+            throw CNIError(.kernel, "VLAN gateway pair \(name)/\(port) vanished right after it was created")
+        }
+        try configureVlans(host, port: p.index, cfg)
+        return l
+    }
+
+    static func configureVlans(_ host: NetlinkSocket, port: Int32, _ cfg: BridgeConfig) throws {
+        guard cfg.vlan != 0 || !cfg.vlanTrunk.isEmpty else { return }
+        if !cfg.preserveDefaultVlan {
+            for v in try host.bridgeVlans(index: port) {
+                try host.bridgeVlan(index: port, vid: v.vid, delete: true)
+            }
+        }
+        if cfg.vlan != 0 {
+            try host.bridgeVlan(index: port, vid: cfg.vlan, pvid: true, untagged: true)
+        }
+        for v in cfg.vlanTrunk {
+            try host.bridgeVlan(index: port, vid: v)
+        }
+    }
+
+    /// Deletes the bridge if this suite created it and nothing is attached any more.
+    /// Callers hold the bridge's lock.
+    static func removeBridgeIfIdle(_ host: NetlinkSocket, name: String) {
+        guard let br = try? host.link(named: name), br.kind == "bridge", br.alias == bridgeAlias,
+              let ports = try? host.ports(of: br.index), ports.isEmpty
+        else { return }
+        _ = try? host.deleteLink(index: br.index)
+    }
+}

@@ -1,0 +1,134 @@
+import CNI
+
+/// The `bridge` plugin's configuration: the reference plugin's keys, plus Docker's `icc`
+/// and `internal`.
+struct BridgeConfig {
+    var bridge = "cni0"
+    var isGateway = false
+    var isDefaultGateway = false
+    var forceAddress = false
+    var ipMasq = false
+    var mtu: Int?
+    var hairpinMode = false
+    var promiscMode = false
+    var vlan = 0
+    var vlanTrunk: [Int] = []
+    var preserveDefaultVlan = true
+    var macspoofchk = false
+    var enabledad = false
+    var disableContainerInterface = false
+    var portIsolation = false
+    var icc = true
+    var `internal` = false
+    /// Container interface MAC (config `mac`, CNI_ARGS MAC, args.cni.mac, runtimeConfig.mac).
+    var mac: MACAddress?
+    /// `ipam.type`, empty for a layer-2 only network.
+    var ipamType = ""
+    /// Top-level `dns` (overrides what IPAM returns).
+    var dns: CNIDNS?
+
+    static let knownKeys: Set<String> = [
+        "cniVersion", "cniVersions", "name", "type", "args", "runtimeConfig", "capabilities", "prevResult", "ipam", "dns",
+        "bridge", "isGateway", "isDefaultGateway", "forceAddress", "ipMasq", "ipMasqBackend", "mtu", "hairpinMode",
+        "promiscMode", "vlan", "vlanTrunk", "preserveDefaultVlan", "macspoofchk", "enabledad", "disableContainerInterface",
+        "portIsolation", "icc", "internal", "mac",
+    ]
+
+    init(_ req: CNIRequest) throws(CNIError) {
+        let c = req.config
+        if let b = try c.string("bridge") {
+            if let why = CNIEnvironment.interfaceNameProblem(b) { throw c.invalid("bridge", "not a valid interface name: \(why)") }
+            bridge = b
+        }
+        isDefaultGateway = try c.bool("isDefaultGateway") ?? false
+        isGateway = (try c.bool("isGateway") ?? false) || isDefaultGateway
+        forceAddress = try c.bool("forceAddress") ?? false
+        ipMasq = try c.bool("ipMasq") ?? false
+        if let b = try c.string("ipMasqBackend"), !["", "nftables", "iptables"].contains(b) {
+            throw c.invalid("ipMasqBackend", "must be \"nftables\" or \"iptables\" (swiftcni always uses nftables)")
+        }
+        if let m = try c.int("mtu", in: 0...65535), m > 0 {
+            if m < 68 { throw c.invalid("mtu", "must be at least 68") }
+            mtu = m
+        }
+        hairpinMode = try c.bool("hairpinMode") ?? false
+        promiscMode = try c.bool("promiscMode") ?? false
+        if hairpinMode && promiscMode {
+            throw CNIError(.invalidConfig, "\"hairpinMode\" and \"promiscMode\" cannot both be true")
+        }
+        vlan = try c.int("vlan") ?? 0
+        if vlan < 0 || vlan > 4094 { throw c.invalid("vlan", "invalid VLAN ID (must be between 0 and 4094)") }
+        vlanTrunk = try BridgeConfig.parseTrunk(c)
+        if vlan > 0 && !vlanTrunk.isEmpty {
+            throw CNIError(.invalidConfig, "\"vlan\" and \"vlanTrunk\" cannot be set at the same time")
+        }
+        preserveDefaultVlan = try c.bool("preserveDefaultVlan") ?? true
+        macspoofchk = try c.bool("macspoofchk") ?? false
+        enabledad = try c.bool("enabledad") ?? false
+        disableContainerInterface = try c.bool("disableContainerInterface") ?? false
+        portIsolation = try c.bool("portIsolation") ?? false
+        icc = try c.bool("icc") ?? true
+        `internal` = try c.bool("internal") ?? false
+        if let ipam = try c.object("ipam") {
+            ipamType = try ipam.string("type") ?? ""
+        }
+        if isGateway && ipamType.isEmpty {
+            throw CNIError(.invalidConfig, "\"isGateway\" needs an \"ipam\" section (a layer-2 network has no gateway)")
+        }
+        if let d = try c.object("dns") {
+            let parsed = try CNIDNS(reading: d)
+            if !parsed.isEmpty { dns = parsed }
+        }
+
+        // Container MAC, lowest to highest precedence: config, CNI_ARGS, args, runtimeConfig.
+        var macText: (String, String)? = nil
+        if let m = try c.string("mac"), !m.isEmpty { macText = ("\"mac\"", m) }
+        if let m = req.env.arg("MAC"), !m.isEmpty { macText = ("CNI_ARGS MAC", m) }
+        if let a = try c.object("args"), let cni = try a.object("cni"), let m = try cni.string("mac"), !m.isEmpty {
+            macText = ("\"args.cni.mac\"", m)
+        }
+        if let rc = try c.object("runtimeConfig"), let m = try rc.string("mac"), !m.isEmpty {
+            macText = ("\"runtimeConfig.mac\"", m)
+        }
+        if let (src, text) = macText {
+            guard let m = MACAddress(text) else {
+                throw CNIError(src.hasPrefix("CNI_ARGS") ? .invalidEnvironment : .invalidConfig, "\(src) \"\(text)\": not a MAC address")
+            }
+            if m.isMulticast { throw CNIError(.invalidConfig, "\(src) \"\(text)\": a multicast MAC cannot be an interface address") }
+            mac = m
+        }
+    }
+
+    /// Keys that need the firewall (not built yet) or are iptables-only: code 2 if enabled.
+    func unsupported() -> CNIError? {
+        if macspoofchk { return CNIError(.unsupportedField, "\"macspoofchk\": not supported by swiftcni's bridge yet") }
+        if ipMasq { return CNIError(.unsupportedField, "\"ipMasq\": needs the swiftcni firewall, which is not available in this build") }
+        if !icc { return CNIError(.unsupportedField, "\"icc\": false needs the swiftcni firewall, which is not available in this build") }
+        if `internal` { return CNIError(.unsupportedField, "\"internal\": true needs the swiftcni firewall, which is not available in this build") }
+        return nil
+    }
+
+    static func parseTrunk(_ c: JSONReader) throws(CNIError) -> [Int] {
+        guard let items = try c.objects("vlanTrunk") else { return [] }
+        var set = Set<Int>()
+        for it in items {
+            let minID = try it.int("minID")
+            let maxID = try it.int("maxID")
+            switch (minID, maxID) {
+            case let (lo?, hi?):
+                guard (1...4094).contains(lo) else { throw it.invalid("minID", "incorrect trunk minID (1-4094)") }
+                guard (1...4094).contains(hi) else { throw it.invalid("maxID", "incorrect trunk maxID (1-4094)") }
+                guard lo <= hi else { throw it.invalid("minID", "is greater than maxID \(hi)") }
+                for v in lo...hi { set.insert(v) }
+            case (nil, _?): throw CNIError(.invalidConfig, "\"\(it.path)\": minID and maxID must be set together, minID is missing")
+            case (_?, nil): throw CNIError(.invalidConfig, "\"\(it.path)\": minID and maxID must be set together, maxID is missing")
+            default: break
+            }
+            if let id = try it.int("id") {
+                guard (1...4094).contains(id) else { throw it.invalid("id", "incorrect trunk id (1-4094)") }
+                set.insert(id)
+            }
+        }
+        return set.sorted()
+    }
+}
