@@ -34,7 +34,7 @@ public struct Allocator {
     public func allocate(for owner: Attachment, requested: IPAddress?) throws -> CNIIPConfig {
         if let ip = requested {
             guard let r = rangeSet.range(containing: ip) else {
-                throw CNIError(.invalidConfig, "requested IP \(ip) is not in range set \(rangeSet)")
+                throw CNIError(.invalidConfig, "requested IP \(ip) is not in \(rangeSet.ranges.count == 1 ? "subnet" : "subnets") \(rangeSet.ranges.map { $0.subnet.description }.joined(separator: ", "))")
             }
             if let why = reservation(of: ip, in: r) {
                 throw CNIError(.invalidConfig, "requested IP \(ip) \(why)")
