@@ -31,7 +31,11 @@ extension NetlinkSocket {
             if !l.isUp { s.up = true }
             if promiscuous && !l.isPromiscuous { s.promiscuous = true }
             if s.up != nil || s.promiscuous != nil { try setLink(index: l.index, s) }
-            if vlanFiltering { try setBridgeVlanFiltering(index: l.index, true) }
+            if vlanFiltering {
+                do { try setBridgeVlanFiltering(index: l.index, true) } catch {
+                    throw NetlinkSocket.vlanError(error)
+                }
+            }
             return (try link(index: l.index) ?? l, false)
         }
         var s = LinkSettings(up: true, mtu: mtu, mac: MACAddress.random())
@@ -39,6 +43,7 @@ extension NetlinkSocket {
         do {
             try addBridge(name: name, settings: s, vlanFiltering: vlanFiltering ? true : nil)
         } catch {
+            if vlanFiltering && error.errno == EOPNOTSUPP { throw NetlinkSocket.vlanError(error) }
             // Another ADD created it first.
             if error.errno != EEXIST { throw error }
             return try ensureBridge(name: name, mtu: mtu, promiscuous: promiscuous, vlanFiltering: vlanFiltering, alias: alias)
@@ -52,6 +57,13 @@ extension NetlinkSocket {
         // The bridge's own router advertisements handling: we own its routes.
         try? Sysctl.set("net/ipv6/conf/\(name)/accept_ra", "0")
         return (l, true)
+    }
+
+    static func vlanError(_ e: NetlinkError) -> any Error {
+        if e.errno == EOPNOTSUPP {
+            return LinkStateError(.unsupportedField, "\"vlan\"/\"vlanTrunk\": this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)")
+        }
+        return e
     }
 
     /// Links enslaved to `master`.

@@ -274,10 +274,11 @@ struct Bridge: CNIPlugin {
             }
         }
         // A bridge we did not create takes the lowest port MAC unless its MAC is set: pin it.
-        if bridge.alias != bridgeAlias, let mac = bridge.mac {
+        let now = try host.link(index: bridge.index) ?? bridge
+        if now.alias != bridgeAlias, let mac = now.mac, !mac.isMulticast, mac.bytes.contains(where: { $0 != 0 }) {
             try host.setLink(index: bridge.index, LinkSettings(mac: mac))
         }
-        return bridge.mac
+        return now.mac
     }
 
     /// The VLAN gateway interface `<bridge>.<vlan>`: a veth whose peer is an access port of

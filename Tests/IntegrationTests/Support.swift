@@ -1,0 +1,194 @@
+// Test support: a "lab" per test — a fresh host network namespace, fresh state roots, and
+// container namespaces — and the built plugins exec'd the way a runtime execs them.
+import Foundation
+import Testing
+@testable import CNI
+
+let isRoot = getuid() == 0
+
+/// The directory holding the built executables (next to the test bundle).
+let buildDir: String = {
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    // …/.build/<triple>/debug/swiftcniPackageTests.xctest
+    while !url.path.isEmpty, url.path != "/" {
+        if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("bridge").path) { return url.path }
+        url.deleteLastPathComponent()
+    }
+    return FileManager.default.currentDirectoryPath + "/.build/debug"
+}()
+
+let ipCommand = ["/usr/sbin/ip", "/sbin/ip", "/bin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "ip"
+
+nonisolated(unsafe) private var labCounter = 0
+private let counterLock = NSLock()
+
+/// Runs a process, returns (status, stdout, stderr).
+@discardableResult
+func run(_ argv: [String], env: [String: String]? = nil, stdin: String = "") -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: argv[0])
+    p.arguments = Array(argv.dropFirst())
+    if let env { p.environment = env }
+    let i = Pipe(), o = Pipe(), e = Pipe()
+    p.standardInput = i
+    p.standardOutput = o
+    p.standardError = e
+    do { try p.run() } catch { return (127, "", "\(error)") }
+    i.fileHandleForWriting.write(Data(stdin.utf8))
+    try? i.fileHandleForWriting.close()
+    let out = o.fileHandleForReading.readDataToEndOfFile()
+    let err = e.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}
+
+@discardableResult
+func sh(_ cmd: String) -> (status: Int32, out: String, err: String) {
+    run(["/bin/sh", "-c", cmd])
+}
+
+/// What one plugin invocation printed.
+struct PluginOutput {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var json: JSON? { try? JSON.parse(stdout) }
+    var error: CNIError? { json.flatMap(CNIError.from(json:)) }
+    var result: CNIResult? { status == 0 ? json.flatMap { try? CNIResult(json: $0) } : nil }
+}
+
+final class Lab: @unchecked Sendable {
+    let id: String
+    let host: String
+    let root: String
+    var runDir: String { root + "/run" }
+    var dataDir: String { root + "/data" }
+    var cacheDir: String { root + "/cache" }
+    var confDir: String { root + "/net.d" }
+    private(set) var namespaces: [String] = []
+
+    init() throws {
+        counterLock.lock()
+        labCounter += 1
+        let n = labCounter
+        counterLock.unlock()
+        id = "sct\(getpid() % 100000)x\(n)"
+        host = id + "-host"
+        root = NSTemporaryDirectory() + "swiftcni-" + id
+        try FileManager.default.createDirectory(atPath: confDir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        try addNamespace(host)
+        // The host namespace needs its loopback for local traffic.
+        sh("\(ipCommand) -n \(host) link set lo up")
+    }
+
+    func addNamespace(_ name: String) throws {
+        let r = run([ipCommand, "netns", "add", name])
+        if r.status != 0 { throw CLIFailure("ip netns add \(name): \(r.err)") }
+        namespaces.append(name)
+    }
+
+    /// A new container namespace; returns its name (path: /run/netns/<name>).
+    func container(_ name: String) throws -> String {
+        let full = "\(id)-\(name)"
+        try addNamespace(full)
+        return full
+    }
+
+    func path(_ ns: String) -> String { "/run/netns/" + ns }
+
+    /// A short unique interface-safe name (≤ 15 bytes) for bridges.
+    func bridgeName(_ tag: String = "b") -> String {
+        String((tag + id.replacingOccurrences(of: "sct", with: "")).prefix(15))
+    }
+
+    /// Runs a plugin inside the lab's host namespace, as a runtime would.
+    func plugin(_ name: String, _ command: String, config: String, containerID: String = "", netns: String = "",
+                ifname: String = "eth0", args: String = "", env extra: [String: String] = [:], path: String? = nil) -> PluginOutput {
+        var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_PATH": path ?? buildDir,
+                   "SWIFTCNI_RUN_DIR": runDir, "SWIFTCNI_STATE_DIR": root + "/state"]
+        if !containerID.isEmpty { env["CNI_CONTAINERID"] = containerID }
+        if !netns.isEmpty { env["CNI_NETNS"] = netns.hasPrefix("/") ? netns : self.path(netns) }
+        if !ifname.isEmpty { env["CNI_IFNAME"] = ifname }
+        if !args.isEmpty { env["CNI_ARGS"] = args }
+        for (k, v) in extra { env[k] = v }
+        let exe = name.hasPrefix("/") ? name : buildDir + "/" + name
+        let r = run([ipCommand, "netns", "exec", host, exe], env: env, stdin: config)
+        return PluginOutput(status: r.status, stdout: r.out, stderr: r.err)
+    }
+
+    /// Runs cnictl inside the host namespace with the lab's directories.
+    func cnictl(_ args: [String], env extra: [String: String] = [:]) -> (status: Int32, out: String, err: String) {
+        var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_RUN_DIR": runDir, "SWIFTCNI_STATE_DIR": root + "/state"]
+        for (k, v) in extra { env[k] = v }
+        let common = ["--conf-dir", confDir, "--cni-path", buildDir, "--cache-dir", cacheDir]
+        // The directory options go right after the subcommand.
+        let full = args.first == "netns" || args.isEmpty ? args : [args[0]] + common + Array(args.dropFirst())
+        return run([ipCommand, "netns", "exec", host, buildDir + "/cnictl"] + full, env: env)
+    }
+
+    /// Runs a command inside a namespace.
+    @discardableResult
+    func exec(_ ns: String, _ cmd: String) -> (status: Int32, out: String, err: String) {
+        run([ipCommand, "netns", "exec", ns, "/bin/sh", "-c", cmd])
+    }
+
+    func ping(_ from: String, _ to: String) -> Bool {
+        let six = to.contains(":") ? "-6 " : ""
+        return exec(from, "ping \(six)-c 1 -W 2 \(to)").status == 0
+    }
+
+    /// Interface names in a namespace.
+    func links(_ ns: String) -> [String] {
+        exec(ns, "\(ipCommand) -o link show").out.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: ":")
+            guard parts.count > 1 else { return nil }
+            return String(parts[1].trimmingCharacters(in: .whitespaces).split(separator: "@")[0])
+        }
+    }
+
+    /// Allocation files of a network (reference format: one per IP).
+    func allocations(_ network: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dataDir + "/" + network)) ?? []
+        return names.filter { IPAddress($0) != nil }.sorted()
+    }
+
+    func writeConflist(_ name: String, _ json: String) throws {
+        try json.write(toFile: confDir + "/\(name).conflist", atomically: true, encoding: .utf8)
+    }
+
+    func cleanup() {
+        for ns in namespaces.reversed() { run([ipCommand, "netns", "del", ns]) }
+        namespaces = []
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    deinit { cleanup() }
+}
+
+struct CLIFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs `body` with a fresh lab, cleaning it up however the body ends.
+func withLab(_ body: (Lab) throws -> Void) throws {
+    let lab = try Lab()
+    defer { lab.cleanup() }
+    try body(lab)
+}
+
+/// A bridge + host-local network configuration for the lab.
+func bridgeConfig(_ lab: Lab, name: String = "net", version: String = "1.1.0", bridge: String? = nil, extra: String = "",
+                  ipam: String? = nil, subnets: [String] = ["10.123.0.0/24"]) -> String {
+    let ranges = subnets.map { "[{\"subnet\":\"\($0)\"}]" }.joined(separator: ",")
+    let ipamJSON = ipam ?? #"{"type":"host-local","dataDir":"\#(lab.dataDir)","ranges":[\#(ranges)]}"#
+    return #"{"cniVersion":"\#(version)","name":"\#(name)","type":"bridge","bridge":"\#(bridge ?? lab.bridgeName())","isGateway":true\#(extra),"ipam":\#(ipamJSON)}"#
+}
+
+/// The config with `prevResult` set (for CHECK and DEL).
+func withPrevResult(_ config: String, _ result: String) -> String {
+    var o = (try! JSON.parse(config)).objectValue!
+    o["prevResult"] = try! JSON.parse(result)
+    return JSON.object(o).serialized()
+}
