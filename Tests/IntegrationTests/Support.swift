@@ -17,6 +17,7 @@ let buildDir: String = {
     return FileManager.default.currentDirectoryPath + "/.build/debug"
 }()
 
+let nsenterCommand = ["/usr/bin/nsenter", "/bin/nsenter"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "nsenter"
 let ipCommand = ["/usr/sbin/ip", "/sbin/ip", "/bin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "ip"
 
 nonisolated(unsafe) private var labCounter = 0
@@ -102,7 +103,8 @@ final class Lab: @unchecked Sendable {
         String((tag + id.replacingOccurrences(of: "sct", with: "")).prefix(15))
     }
 
-    /// Runs a plugin inside the lab's host namespace, as a runtime would.
+    /// Runs a plugin inside the lab's host namespace (entering only its network namespace),
+    /// as a runtime would.
     func plugin(_ name: String, _ command: String, config: String, containerID: String = "", netns: String = "",
                 ifname: String = "eth0", args: String = "", env extra: [String: String] = [:], path: String? = nil) -> PluginOutput {
         var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_PATH": path ?? buildDir,
@@ -113,7 +115,7 @@ final class Lab: @unchecked Sendable {
         if !args.isEmpty { env["CNI_ARGS"] = args }
         for (k, v) in extra { env[k] = v }
         let exe = name.hasPrefix("/") ? name : buildDir + "/" + name
-        let r = run([ipCommand, "netns", "exec", host, exe], env: env, stdin: config)
+        let r = run([nsenterCommand, "--net=" + self.path(host), exe], env: env, stdin: config)
         return PluginOutput(status: r.status, stdout: r.out, stderr: r.err)
     }
 
@@ -124,7 +126,9 @@ final class Lab: @unchecked Sendable {
         let common = ["--conf-dir", confDir, "--cni-path", buildDir, "--cache-dir", cacheDir]
         // The directory options go right after the subcommand.
         let full = args.first == "netns" || args.isEmpty ? args : [args[0]] + common + Array(args.dropFirst())
-        return run([ipCommand, "netns", "exec", host, buildDir + "/cnictl"] + full, env: env)
+        // nsenter (not `ip netns exec`, whose private mount namespace would hide the
+        // namespaces cnictl mounts under /run/netns).
+        return run([nsenterCommand, "--net=" + path(host), buildDir + "/cnictl"] + full, env: env)
     }
 
     /// Runs a command inside a namespace.
