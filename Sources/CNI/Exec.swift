@@ -10,14 +10,24 @@ public enum Exec {
         /// Exit status (0...255), or 128+signal if killed by a signal.
         public var status: Int32
         public var stdout: [UInt8]
+        /// Captured only when asked for; otherwise stderr is inherited.
+        public var stderr: [UInt8] = []
     }
 
-    public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: [UInt8]) throws(SystemError) -> Output {
+    /// Runs `path` with a clean signal state (default dispositions, nothing blocked, whatever
+    /// the caller had), feeding `stdin` and collecting stdout (and stderr if `captureStderr`).
+    public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: [UInt8],
+                           captureStderr: Bool = false) throws(SystemError) -> Output {
         var inPipe: [Int32] = [-1, -1]
         var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
         guard cshim_pipe_cloexec(&inPipe) == 0 else { throw SystemError("pipe", path) }
         guard cshim_pipe_cloexec(&outPipe) == 0 else {
             close(inPipe[0]); close(inPipe[1])
+            throw SystemError("pipe", path)
+        }
+        if captureStderr && cshim_pipe_cloexec(&errPipe) != 0 {
+            close(inPipe[0]); close(inPipe[1]); close(outPipe[0]); close(outPipe[1])
             throw SystemError("pipe", path)
         }
         var actions = posix_spawn_file_actions_t()
@@ -25,56 +35,76 @@ public enum Exec {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        if captureStderr { posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2) }
+
+        // Children start with default signal dispositions and an empty mask: a plugin (or
+        // podman, conmon…) must not inherit an ignored SIGCHLD or SIGPIPE from us.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv = [path] + arguments
         var pid: pid_t = 0
         let rc = withCStrings(argv) { cargv in
             withCStrings(environment) { cenv in
-                posix_spawn(&pid, path, &actions, nil, cargv, cenv)
+                posix_spawn(&pid, path, &actions, &attr, cargv, cenv)
             }
         }
         close(inPipe[0])
         close(outPipe[1])
+        if captureStderr { close(errPipe[1]) }
         if rc != 0 {
             close(inPipe[1]); close(outPipe[0])
+            if captureStderr { close(errPipe[0]) }
             throw SystemError("exec", path, errno: rc)
         }
 
-        // Feed stdin and drain stdout together so neither side can block the other.
+        // Feed stdin and drain stdout (and stderr) together so no side can block another.
         var out: [UInt8] = []
+        var err: [UInt8] = []
         var written = 0
         var inFD = inPipe[1]
-        let outFD = outPipe[0]
+        var outFD = outPipe[0]
+        var errFD = captureStderr ? errPipe[0] : -1
         if stdin.isEmpty { close(inFD); inFD = -1 }
         var buf = [UInt8](repeating: 0, count: 65536)
-        var outOpen = true
-        // Ignore SIGPIPE for the write side (a plugin may exit without reading).
+        // A plugin may exit without reading its stdin: writing must not kill us.
         signal(SIGPIPE, SIG_IGN)
-        while outOpen {
-            var fds: [pollfd] = [pollfd(fd: outFD, events: Int16(POLLIN), revents: 0)]
+        while outFD >= 0 || errFD >= 0 {
+            var fds: [pollfd] = []
+            if outFD >= 0 { fds.append(pollfd(fd: outFD, events: Int16(POLLIN), revents: 0)) }
+            if errFD >= 0 { fds.append(pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)) }
             if inFD >= 0 { fds.append(pollfd(fd: inFD, events: Int16(POLLOUT), revents: 0)) }
             let pr = poll(&fds, nfds_t(fds.count), -1)
             if pr < 0 {
                 if errno == EINTR { continue }
                 break
             }
-            if fds[0].revents != 0 {
-                let n = buf.withUnsafeMutableBytes { read(outFD, $0.baseAddress, $0.count) }
-                if n > 0 {
-                    out.append(contentsOf: buf[0..<n])
-                } else if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) {
-                    outOpen = false
+            for f in fds where f.revents != 0 {
+                if f.fd == inFD {
+                    let n = stdin.withUnsafeBytes { write(inFD, $0.baseAddress! + written, $0.count - written) }
+                    if n > 0 { written += n }
+                    if n < 0 && errno != EINTR && errno != EAGAIN { written = stdin.count }
+                    if written >= stdin.count { close(inFD); inFD = -1 }
+                    continue
                 }
-            }
-            if inFD >= 0 && fds.count > 1 && fds[1].revents != 0 {
-                let n = stdin.withUnsafeBytes { write(inFD, $0.baseAddress! + written, $0.count - written) }
-                if n > 0 { written += n }
-                if n < 0 && errno != EINTR && errno != EAGAIN { written = stdin.count }
-                if written >= stdin.count { close(inFD); inFD = -1 }
+                let n = buf.withUnsafeMutableBytes { read(f.fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    if f.fd == outFD { out.append(contentsOf: buf[0..<n]) } else { err.append(contentsOf: buf[0..<n]) }
+                } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+                    close(f.fd)
+                    if f.fd == outFD { outFD = -1 } else { errFD = -1 }
+                }
             }
         }
         if inFD >= 0 { close(inFD) }
-        close(outFD)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { throw SystemError("wait", path) }
@@ -85,7 +115,7 @@ public enum Exec {
         } else {
             code = 128 + (status & 0x7F)
         }
-        return Output(status: code, stdout: out)
+        return Output(status: code, stdout: out, stderr: err)
     }
 
     /// Finds an executable named `name` in the directories of `path`.

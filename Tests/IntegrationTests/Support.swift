@@ -23,24 +23,17 @@ let ipCommand = ["/usr/sbin/ip", "/sbin/ip", "/bin/ip", "/usr/bin/ip"].first { F
 nonisolated(unsafe) private var labCounter = 0
 private let counterLock = NSLock()
 
-/// Runs a process, returns (status, stdout, stderr).
+/// Runs a process (with a clean signal state), returns (status, stdout, stderr).
 @discardableResult
 func run(_ argv: [String], env: [String: String]? = nil, stdin: String = "") -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: argv[0])
-    p.arguments = Array(argv.dropFirst())
-    if let env { p.environment = env }
-    let i = Pipe(), o = Pipe(), e = Pipe()
-    p.standardInput = i
-    p.standardOutput = o
-    p.standardError = e
-    do { try p.run() } catch { return (127, "", "\(error)") }
-    i.fileHandleForWriting.write(Data(stdin.utf8))
-    try? i.fileHandleForWriting.close()
-    let out = o.fileHandleForReading.readDataToEndOfFile()
-    let err = e.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    let environment = (env ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+    do {
+        let o = try Exec.run(argv[0], arguments: Array(argv.dropFirst()), environment: environment, stdin: Array(stdin.utf8),
+                             captureStderr: true)
+        return (o.status, String(decoding: o.stdout, as: UTF8.self), String(decoding: o.stderr, as: UTF8.self))
+    } catch {
+        return (127, "", "\(error)")
+    }
 }
 
 @discardableResult

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds, and runs every test. As root, the integration tests
+# run too: each creates its own network namespaces (never touching this machine's own) and
+# removes them, also when it fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+scripts/deps.sh test
+# Leftovers of an earlier, killed run (test namespaces are named sct<pid>x<n>-…).
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^sct[0-9]+x[0-9]+-' || true); do
+  ip netns del "$ns" 2>/dev/null || true
+done
+swift build
+swift test "$@"
