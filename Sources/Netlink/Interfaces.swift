@@ -105,8 +105,12 @@ extension NetlinkSocket {
 public enum ContainerInterface {
     /// Adds the result's addresses for interface `resultIndex` to link `index` and the
     /// result's routes (a route without `gw` goes via the gateway of its family's address,
-    /// as the reference's ConfigureIface does).
-    public static func configure(_ sock: NetlinkSocket, index: Int32, result: CNIResult, resultIndex: Int, noDAD: Bool) throws {
+    /// as the reference's ConfigureIface does). Returns the routes as installed: when the
+    /// container already has a route to the same destination (a default route from another
+    /// network), ours is added behind it with a higher metric — the first network keeps the
+    /// default, as with Docker — and the result records that priority.
+    @discardableResult
+    public static func configure(_ sock: NetlinkSocket, index: Int32, result: CNIResult, resultIndex: Int, noDAD: Bool) throws -> [CNIRoute] {
         var gw4: IPAddress?
         var gw6: IPAddress?
         for ip in result.ips where ip.interface == nil || ip.interface == resultIndex {
@@ -115,17 +119,32 @@ public enum ContainerInterface {
                 if g.isV4 { gw4 = gw4 ?? g } else { gw6 = gw6 ?? g }
             }
         }
+        var installed: [CNIRoute] = []
         for r in result.routes {
             let gw = r.gw ?? (r.dst.family == .v4 ? gw4 : gw6)
-            let route = RouteInfo(dst: r.dst, gateway: gw, outputIndex: index, table: r.table.map { UInt32($0) },
+            var route = RouteInfo(dst: r.dst, gateway: gw, outputIndex: index, table: r.table.map { UInt32($0) },
                                   priority: r.priority.map { UInt32($0) }, scope: r.scope.map { UInt8($0) },
                                   mtu: r.mtu.map { UInt32($0) }, advmss: r.advmss.map { UInt32($0) })
+            var out = r
             do {
                 try sock.addRoute(route)
+            } catch let e as NetlinkError where e.errno == EEXIST && r.priority == nil {
+                // Behind the existing route(s) to this destination.
+                let existing = try sock.routes(family: r.dst.family).filter { $0.dst == r.dst.network && $0.effectiveTable == route.effectiveTable }
+                let metric = (existing.compactMap(\.priority).max() ?? (r.dst.family == .v6 ? 1024 : 0)) + 1
+                route.priority = metric
+                do {
+                    try sock.addRoute(route)
+                } catch {
+                    throw LinkStateError(.kernel, "failed to add route \(r.dst)\(gw.map { " via \($0)" } ?? "") dev #\(index) metric \(metric): \(error)")
+                }
+                out.priority = Int(metric)
             } catch {
                 throw LinkStateError(.kernel, "failed to add route \(r.dst)\(gw.map { " via \($0)" } ?? "") dev #\(index): \(error)")
             }
+            installed.append(out)
         }
+        return installed
     }
 
     /// Waits (up to `timeout` ms) until no address of the link is tentative (IPv6 DAD).

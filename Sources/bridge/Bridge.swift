@@ -81,7 +81,8 @@ struct Bridge: CNIPlugin {
             }
             if !cfg.ipamType.isEmpty {
                 try? cont.setIPv4DeviceConf(index: contLink.index, IPv4DeviceConf.arpNotify, 1)
-                try ContainerInterface.configure(cont, index: contLink.index, result: result, resultIndex: 2, noDAD: !cfg.enabledad)
+                result.routes = try ContainerInterface.configure(cont, index: contLink.index, result: result, resultIndex: 2,
+                                                                 noDAD: !cfg.enabledad)
                 if cfg.enabledad { try ContainerInterface.settle(cont, index: contLink.index) }
             }
 

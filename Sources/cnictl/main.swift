@@ -13,8 +13,12 @@ struct CNIOptions: ParsableArguments {
     @Option(name: .customLong("cni-path"), help: "Plugin directories, ':'-separated (default: $CNI_PATH or /opt/cni/bin).")
     var cniPath: String?
 
-    @Option(name: .customLong("cache-dir"), help: "Result cache root, libcni's layout (default: /var/lib/cni).")
-    var cacheDir: String = "/var/lib/cni"
+    @Option(name: .customLong("cache-dir"), help: "Result cache root, libcni's layout (default: $CNI_CACHE_DIR or /var/lib/cni).")
+    var cacheDir: String?
+
+    var resolvedCacheDir: String {
+        cacheDir ?? ProcessInfo.processInfo.environment["CNI_CACHE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/cni"
+    }
 
     var resolvedConfDir: String {
         confDir ?? ProcessInfo.processInfo.environment["NETCONFPATH"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/cni/net.d"
@@ -25,7 +29,7 @@ struct CNIOptions: ParsableArguments {
         return p.split(separator: ":").map(String.init)
     }
 
-    func runtime() -> Runtime { Runtime(pluginPath: resolvedPath, cacheDir: cacheDir) }
+    func runtime() -> Runtime { Runtime(pluginPath: resolvedPath, cacheDir: resolvedCacheDir) }
 
     func load(_ network: String) throws -> Conflist {
         do { return try Conflist.load(name: network, dir: resolvedConfDir) } catch {

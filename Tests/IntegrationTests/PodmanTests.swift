@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import CNI
 
 let hasPodman = FileManager.default.isExecutableFile(atPath: "/usr/bin/podman")
 let repoRoot: String = {
@@ -16,5 +17,63 @@ struct PodmanRuntime {
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
         #expect(r.out.contains("podman-test: ok"), "\(r.out)\n\(r.err)")
         #expect(r.out.contains("2 packets received"))
+    }
+}
+
+@Suite(.enabled(if: isRoot, "needs root (network namespaces)"))
+struct Demo {
+    /// The README's first command, with this build: it must run green and clean up.
+    @Test func runsGreen() throws {
+        let r = run(["/bin/bash", repoRoot + "/scripts/demo.sh"], env: ProcessInfo.processInfo.environment.merging(["SWIFTCNI_DEMO_BIN": buildDir]) { $1 })
+        #expect(r.status == 0, "\(r.out)\n\(r.err)")
+        #expect(r.out.contains("2 packets transmitted, 2 received"))
+        #expect(r.out.contains("check: ok"))
+        #expect(r.out.contains("address 10.88.0.2/24 is missing from interface eth0 in the container [code 105]") || r.err.contains("[code 105]"))
+        // Its namespaces (swiftcni-demo-<pid>, demo-c1-<pid>, demo-c2-<pid>) are gone.
+        let left = run([ipCommand, "netns", "list"]).out.split(separator: "\n").filter {
+            $0.hasPrefix("swiftcni-demo-") || $0.hasPrefix("demo-c1-") || $0.hasPrefix("demo-c2-")
+        }
+        #expect(left.isEmpty, "\(left)")
+    }
+}
+
+@Suite(.enabled(if: isRoot, "needs root (network namespaces)"))
+struct ExampleNetworks {
+    static let files: [String] = {
+        let dir = repoRoot + "/conf.d"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".conflist") }.sorted()
+    }()
+
+    @Test func thereAreExamples() { #expect(ExampleNetworks.files.count >= 4) }
+
+    /// Every example conflist works as shipped (state redirected into the lab).
+    @Test(arguments: files)
+    func addsAndDeletes(_ file: String) throws {
+        try withLab { lab in
+            let c1 = try lab.container("c1"), c2 = try lab.container("c2")
+            var list = try JSON.parse(String(contentsOfFile: repoRoot + "/conf.d/" + file, encoding: .utf8)).objectValue!
+            var plugins = list["plugins"]!.arrayValue!
+            var first = plugins[0].objectValue!
+            first["bridge"] = .string(lab.bridgeName())
+            var ipam = first["ipam"]!.objectValue!
+            ipam["dataDir"] = .string(lab.dataDir)
+            first["ipam"] = .object(ipam)
+            plugins[0] = .object(first)
+            list["plugins"] = .array(plugins)
+            let name = list["name"]!.stringValue!
+            try lab.writeConflist(name, JSON.object(list).serialized())
+            let a = lab.cnictl(["add", name, c1])
+            #expect(a.status == 0, "\(a.err)")
+            #expect(lab.cnictl(["add", name, c2]).status == 0)
+            let r = try CNIResult(json: JSON.parse(a.out))
+            let second = lab.cnictl(["add", name, c2, "--ifname", "eth1"])
+            #expect(second.status == 0, "\(second.err)")
+            let other = try CNIResult(json: JSON.parse(second.out))
+            #expect(lab.ping(c1, other.ips[0].address.address.description))
+            #expect(r.routes.contains { $0.dst.prefixLength == 0 })
+            for c in [c1, c2] { #expect(lab.cnictl(["del", name, c]).status == 0) }
+            #expect(lab.cnictl(["del", name, c2, "--ifname", "eth1"]).status == 0)
+            #expect(lab.allocations(name).isEmpty)
+        }
     }
 }

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""swiftcni vs the Go reference plugins, side by side in one run.
+
+Run as root from the repository root:
+
+    scripts/bench/bench.py [--containers 60] [--version-runs 200] [--no-build]
+
+Every sample execs one plugin the way a runtime does (environment, config on stdin) through
+execbench (scripts/bench/execbench.c), which times only the plugin process. Runs of ours and
+the reference alternate, so drift on the machine hits both alike. Everything happens in a
+throwaway "host" network namespace; it and all state are removed at the end.
+
+Prints medians (ms) and the ratio ours/reference, with the targets of the issues.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REF = "/usr/lib/cni"
+OURS = os.path.join(ROOT, ".build", "release")
+
+
+def sh(cmd, check=True):
+    return subprocess.run(cmd, shell=True, check=check, capture_output=True, text=True)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tag = "scbench%d" % (os.getpid() % 100000)
+        self.host = self.tag + "-host"
+        self.tmp = tempfile.mkdtemp(prefix="swiftcni-bench-")
+        self.namespaces = []
+        self.execbench = os.path.join(self.tmp, "execbench")
+
+    def setup(self):
+        if not self.args.no_build:
+            print("building release (--static-swift-stdlib)…", file=sys.stderr)
+            subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib"], cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL)
+        subprocess.run(["gcc", "-O2", "-o", self.execbench, os.path.join(ROOT, "scripts/bench/execbench.c")], check=True)
+        self.netns(self.host)
+        sh("ip -n %s link set lo up" % self.host)
+
+    def netns(self, name):
+        sh("ip netns add " + name)
+        self.namespaces.append(name)
+        return name
+
+    def cleanup(self):
+        for ns in reversed(self.namespaces):
+            sh("ip netns del " + ns, check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run(self, plugin, conf, env):
+        """One plugin exec inside the host namespace; returns microseconds."""
+        cfg = os.path.join(self.tmp, "cfg-%d.json" % abs(hash(conf)))
+        if not os.path.exists(cfg):
+            with open(cfg, "w") as f:
+                f.write(conf)
+        argv = ["nsenter", "--net=/run/netns/" + self.host, self.execbench, "-i", cfg,
+                "-o", os.path.join(self.tmp, "out.json")]
+        for k, v in env.items():
+            argv += ["-e", "%s=%s" % (k, v)]
+        argv += ["-e", "SWIFTCNI_RUN_DIR=" + os.path.join(self.tmp, "run"), "--", plugin]
+        r = subprocess.run(argv, capture_output=True, text=True)
+        if r.returncode != 0:
+            out = open(os.path.join(self.tmp, "out.json")).read()
+            raise RuntimeError("%s %s failed: %s %s" % (plugin, env.get("CNI_COMMAND"), out, r.stderr))
+        return int(r.stdout.strip())
+
+    def bridge_conf(self, who, n, extra=None):
+        conf = {"cniVersion": "1.0.0", "name": "%s-%s" % (self.tag, who), "type": "bridge",
+                "bridge": ("sb%s%d" % (who[0], n))[:15], "isGateway": True,
+                "ipam": {"type": "host-local", "dataDir": os.path.join(self.tmp, "data-" + who),
+                         "ranges": [[{"subnet": "10.%d.0.0/16" % (60 + n)}]]}}
+        conf.update(extra or {})
+        return json.dumps(conf)
+
+    def version(self, runs):
+        rows = []
+        for p in ["bridge", "host-local", "loopback"]:
+            ours, ref = [], []
+            conf = '{"cniVersion":"1.0.0"}'
+            for _ in range(runs):
+                ours.append(self.run(os.path.join(OURS, p), conf, {"CNI_COMMAND": "VERSION"}))
+                ref.append(self.run(os.path.join(REF, p), conf, {"CNI_COMMAND": "VERSION"}))
+            rows.append(("VERSION %s" % p, ours, ref, 1.2))
+        return rows
+
+    def add_del(self, count, label, extra=None, n=0):
+        """ADD then DEL of `count` containers on one network, ours and reference alternating."""
+        confs = {"ours": self.bridge_conf("ours", n, extra), "ref": self.bridge_conf("ref", n + 1, extra)}
+        paths = {"ours": OURS, "ref": REF}
+        ctrs = [self.netns("%s-%s-%d" % (self.tag, label, i)) for i in range(count)]
+        adds = {"ours": [], "ref": []}
+        dels = {"ours": [], "ref": []}
+        for phase, store in [("ADD", adds), ("DEL", dels)]:
+            for i, c in enumerate(ctrs):
+                for who in ["ours", "ref"]:
+                    env = {"CNI_COMMAND": phase, "CNI_CONTAINERID": "%s-%d" % (who, i),
+                           "CNI_NETNS": "/run/netns/" + c, "CNI_IFNAME": "eth0" if who == "ours" else "eth1",
+                           "CNI_PATH": paths[who]}
+                    store[who].append(self.run(os.path.join(paths[who], "bridge"), confs[who], env))
+        return adds, dels
+
+
+def ms(us):
+    return "%.2f" % (us / 1000.0)
+
+
+def table(rows):
+    print("| measurement | swiftcni median (ms) | reference median (ms) | ratio | target | met |")
+    print("|---|---:|---:|---:|---:|:---:|")
+    for name, ours, ref, target in rows:
+        mo, mr = statistics.median(ours), statistics.median(ref)
+        ratio = mo / mr
+        print("| %s | %s | %s | %.2f | ≤ %.2f× | %s |" % (name, ms(mo), ms(mr), ratio, target, "yes" if ratio <= target else "NO"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--containers", type=int, default=60)
+    ap.add_argument("--version-runs", type=int, default=200)
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    if os.getuid() != 0:
+        sys.exit("bench.py: run as root (it creates network namespaces)")
+    b = Bench(args)
+    try:
+        b.setup()
+        rows = b.version(args.version_runs)
+        adds, dels = b.add_del(args.containers, "plain")
+        rows.append(("ADD bridge+host-local (%d containers)" % args.containers, adds["ours"], adds["ref"], 0.6))
+        rows.append(("DEL bridge+host-local (%d containers)" % args.containers, dels["ours"], dels["ref"], 1.0))
+        print()
+        print("swiftcni vs Go reference plugins (%s), one run, medians; kernel %s" % (REF, os.uname().release))
+        print()
+        table(rows)
+    finally:
+        b.cleanup()
+
+
+if __name__ == "__main__":
+    main()
