@@ -303,6 +303,11 @@ struct BridgeNetwork {
             let st = lab.plugin("bridge", "STATUS", config: tiny, ifname: "")
             #expect(st.error?.code == .notAvailable)
             #expect(st.error?.msg.contains("exhausted") == true, "\(st.stdout)")
+            // A data dir that cannot be used.
+            let unusable = bridgeConfig(lab, name: "nodir", ipam: #"{"type":"host-local","dataDir":"/proc/swiftcni-cannot-be","ranges":[[{"subnet":"10.127.0.0/24"}]]}"#)
+            let st2 = lab.plugin("bridge", "STATUS", config: unusable, ifname: "")
+            #expect(st2.error?.code == .notAvailable)
+            #expect(st2.error?.msg.hasPrefix("host-local: data dir unusable") == true, "\(st2.stdout)")
         }
     }
 }
