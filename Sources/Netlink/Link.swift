@@ -207,13 +207,7 @@ extension NetlinkSocket {
     public func deleteLink(index: Int32) throws(NetlinkError) -> Bool {
         let r = NetlinkRequest(type: RTM_DELLINK, flags: 0, operation: "delete link #\(index)")
         r.header(NetlinkSocket.ifinfo(index: index))
-        do {
-            try execute(r)
-            return true
-        } catch {
-            if error.errno == ENODEV { return false }
-            throw error
-        }
+        return try executeDelete(r)
     }
 
     @discardableResult
@@ -221,6 +215,10 @@ extension NetlinkSocket {
         let r = NetlinkRequest(type: RTM_DELLINK, flags: 0, operation: "delete link \(name)")
         r.header(NetlinkSocket.ifinfo())
         r.putString(IFLA_IFNAME, name)
+        return try executeDelete(r)
+    }
+
+    func executeDelete(_ r: NetlinkRequest) throws(NetlinkError) -> Bool {
         do {
             try execute(r)
             return true

@@ -49,22 +49,23 @@ struct Bridge: CNIPlugin {
 
             // Bridge and veth under the bridge's lock, so a DEL removing an idle bridge
             // never races an ADD attaching to it.
-            let lock = try SuitePaths.lock("bridge-\(cfg.bridge)")
-            PhaseTrace.mark("lock")
-            let (br, created) = try host.ensureBridge(name: cfg.bridge, mtu: cfg.mtu, promiscuous: cfg.promiscMode,
-                                                      vlanFiltering: cfg.vlan != 0 || !cfg.vlanTrunk.isEmpty, alias: bridgeAlias)
-            if created {
-                undo.add { Bridge.removeBridgeIfIdle(host, name: cfg.bridge) }
-            }
             let hostMAC = MACAddress.random()
             let contMAC = cfg.mac ?? MACAddress.random()
-            let hostName = try host.createVethPair(
-                hostSettings: LinkSettings(up: true, mtu: cfg.mtu, mac: hostMAC, master: br.index),
-                containerName: req.ifname, container: ns,
-                containerSettings: LinkSettings(mtu: cfg.mtu, mac: contMAC))
-            undo.add { _ = try? host.deleteLink(named: hostName) }
+            let (br, hostName) = try Bridge.withBridgeLock(cfg.bridge) {
+                PhaseTrace.mark("lock")
+                let (br, created) = try host.ensureBridge(name: cfg.bridge, mtu: cfg.mtu, promiscuous: cfg.promiscMode,
+                                                          vlanFiltering: cfg.vlan != 0 || !cfg.vlanTrunk.isEmpty, alias: bridgeAlias)
+                if created {
+                    undo.add { Bridge.removeIdleBridge(host, name: cfg.bridge) }
+                }
+                let hostName = try host.createVethPair(
+                    hostSettings: LinkSettings(up: true, mtu: cfg.mtu, mac: hostMAC, master: br.index),
+                    containerName: req.ifname, container: ns,
+                    containerSettings: LinkSettings(mtu: cfg.mtu, mac: contMAC))
+                undo.add { _ = try? host.deleteLink(named: hostName) }
+                return (br, hostName)
+            }
             PhaseTrace.mark("veth")
-            lock.unlock()
 
             guard let hostLink = try host.link(named: hostName), let contLink = try cont.link(named: req.ifname) else {
                 throw CNIError(.kernel, "veth pair \(hostName)/\(req.ifname) vanished right after it was created")
@@ -138,10 +139,7 @@ struct Bridge: CNIPlugin {
             try Delegate.del(cfg.ipamType, req)
         }
         PhaseTrace.mark("del: ipam")
-        let host = try NetlinkSocket()
-        let lock = try SuitePaths.lock("bridge-\(cfg.bridge)")
-        Bridge.removeBridgeIfIdle(host, name: cfg.bridge)
-        lock.unlock()
+        Bridge.removeIdleBridge(try NetlinkSocket(), name: cfg.bridge)
     }
 
     func check(_ req: CNIRequest) throws {
@@ -207,10 +205,7 @@ struct Bridge: CNIPlugin {
     func gc(_ req: CNIRequest) throws {
         let cfg = try BridgeConfig(req)
         if !cfg.ipamType.isEmpty { try Delegate.gc(cfg.ipamType, req) }
-        let host = try NetlinkSocket()
-        let lock = try SuitePaths.lock("bridge-\(cfg.bridge)")
-        Bridge.removeBridgeIfIdle(host, name: cfg.bridge)
-        lock.unlock()
+        Bridge.removeIdleBridge(try NetlinkSocket(), name: cfg.bridge)
     }
 
     func status(_ req: CNIRequest) throws {
@@ -254,8 +249,10 @@ struct Bridge: CNIPlugin {
     /// Puts the gateway addresses on the bridge (reference `ensureAddr`): an IPv4 bridge
     /// holds one address; a different one is replaced only with forceAddress.
     static func ensureGatewayAddresses(_ host: NetlinkSocket, bridge: LinkInfo, gateways: [Gateway], cfg: BridgeConfig) throws -> MACAddress? {
-        let lock = try SuitePaths.lock("bridge-\(cfg.bridge)")
-        defer { lock.unlock() }
+        try withBridgeLock(cfg.bridge) { try ensureGatewayAddressesLocked(host, bridge: bridge, gateways: gateways, cfg: cfg) }
+    }
+
+    static func ensureGatewayAddressesLocked(_ host: NetlinkSocket, bridge: LinkInfo, gateways: [Gateway], cfg: BridgeConfig) throws -> MACAddress? {
         for gw in gateways {
             let have = try host.addresses(index: bridge.index, family: gw.family)
             if have.contains(where: { $0.address == gw.address }) { continue }
@@ -318,12 +315,20 @@ struct Bridge: CNIPlugin {
         }
     }
 
+    /// Runs `body` holding the bridge's lock (a file lock, so it orders every process).
+    static func withBridgeLock<T>(_ bridge: String, _ body: () throws -> T) throws -> T {
+        let lock = try SuitePaths.lock("bridge-\(bridge)")
+        defer { lock.unlock() }
+        return try body()
+    }
+
     /// Deletes the bridge if this suite created it and nothing is attached any more.
-    /// Callers hold the bridge's lock.
-    static func removeBridgeIfIdle(_ host: NetlinkSocket, name: String) {
-        guard let br = try? host.link(named: name), br.kind == "bridge", br.alias == bridgeAlias,
-              let ports = try? host.ports(of: br.index), ports.isEmpty
-        else { return }
-        _ = try? host.deleteLink(index: br.index)
+    static func removeIdleBridge(_ host: NetlinkSocket, name: String) {
+        _ = try? withBridgeLock(name) {
+            guard let br = try? host.link(named: name), br.kind == "bridge", br.alias == bridgeAlias,
+                  let ports = try? host.ports(of: br.index), ports.isEmpty
+            else { return }
+            _ = try? host.deleteLink(index: br.index)
+        }
     }
 }

@@ -245,14 +245,19 @@ struct Runtime {
     func cachedRuntime(_ list: Conflist, _ rt: Attachment) -> Attachment? {
         guard let o = readCache(list.name, rt) else { return nil }
         var out = rt
+        Runtime.restore(&out, from: o)
+        return out
+    }
+
+    /// CNI_ARGS and capability arguments of a cache entry.
+    static func restore(_ rt: inout Attachment, from o: JSONObject) {
         if let args = o["cniArgs"]?.arrayValue {
-            out.args = args.compactMap { p in
+            rt.args = args.compactMap { p in
                 guard let a = p.arrayValue, a.count == 2, let k = a[0].stringValue, let v = a[1].stringValue else { return nil }
                 return (k, v)
             }
         }
-        if case .object(let c)? = o["capabilityArgs"] { out.capabilityArgs = c }
-        return out
+        if case .object(let c)? = o["capabilityArgs"] { rt.capabilityArgs = c }
     }
 
     struct CachedAttachment {
@@ -272,13 +277,7 @@ struct Runtime {
                   let net = o["networkName"]?.stringValue, let id = o["containerId"]?.stringValue,
                   let ifn = o["ifName"]?.stringValue else { continue }
             var rt = Attachment(containerID: id, netns: o["netns"]?.stringValue ?? "", ifname: ifn)
-            if let args = o["cniArgs"]?.arrayValue {
-                rt.args = args.compactMap { p in
-                    guard let a = p.arrayValue, a.count == 2, let k = a[0].stringValue, let v = a[1].stringValue else { return nil }
-                    return (k, v)
-                }
-            }
-            if case .object(let c)? = o["capabilityArgs"] { rt.capabilityArgs = c }
+            Runtime.restore(&rt, from: o)
             out.append(CachedAttachment(network: net, rt: rt, result: o["result"]))
         }
         return out

@@ -116,7 +116,23 @@ func printJSON(_ j: JSON) {
     print(j.serialized(indent: 4))
 }
 
-struct Add: ParsableCommand {
+/// A command on one attachment (network + namespace): loads both, runs the operation.
+protocol AttachmentCommand: ParsableCommand {
+    var cni: CNIOptions { get }
+    var target: AttachmentOptions { get }
+    func operate(_ runtime: inout Runtime, _ list: Conflist, _ rt: Runtime.Attachment) throws
+}
+
+extension AttachmentCommand {
+    func run() throws {
+        try reporting {
+            var r = cni.runtime()
+            try operate(&r, try cni.load(target.network), try target.attachment())
+        }
+    }
+}
+
+struct Add: AttachmentCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add a container (network namespace) to a network.",
         discussion: """
@@ -132,43 +148,29 @@ struct Add: ParsableCommand {
     @OptionGroup var cni: CNIOptions
     @OptionGroup var target: AttachmentOptions
 
-    func run() throws {
-        try reporting {
-            var r = cni.runtime()
-            let result = try r.add(try cni.load(target.network), try target.attachment())
-            printJSON(result)
-        }
+    func operate(_ r: inout Runtime, _ list: Conflist, _ rt: Runtime.Attachment) throws {
+        printJSON(try r.add(list, rt))
     }
 }
 
-struct Check: ParsableCommand {
+struct Check: AttachmentCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a container's attachment to a network (CNI CHECK with the cached result).",
         discussion: "Example:\n  cnictl check mynet c1")
     @OptionGroup var cni: CNIOptions
     @OptionGroup var target: AttachmentOptions
 
-    func run() throws {
-        try reporting {
-            var r = cni.runtime()
-            try r.check(try cni.load(target.network), try target.attachment())
-        }
-    }
+    func operate(_ r: inout Runtime, _ list: Conflist, _ rt: Runtime.Attachment) throws { try r.check(list, rt) }
 }
 
-struct Del: ParsableCommand {
+struct Del: AttachmentCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove a container from a network (plugins in reverse order, with the cached result).",
         discussion: "Example:\n  cnictl del mynet c1")
     @OptionGroup var cni: CNIOptions
     @OptionGroup var target: AttachmentOptions
 
-    func run() throws {
-        try reporting {
-            var r = cni.runtime()
-            try r.del(try cni.load(target.network), try target.attachment())
-        }
-    }
+    func operate(_ r: inout Runtime, _ list: Conflist, _ rt: Runtime.Attachment) throws { try r.del(list, rt) }
 }
 
 struct GC: ParsableCommand {
