@@ -23,7 +23,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REF = "/usr/lib/cni"
-OURS = os.path.join(ROOT, ".build", "release")
+BUILD = os.path.join(ROOT, ".build", "release")
+OURS = None  # the installed (stripped) copies, set up in Bench.setup
 
 
 def sh(cmd, check=True):
@@ -45,6 +46,12 @@ class Bench:
             subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib"], cwd=ROOT, check=True,
                            stdout=subprocess.DEVNULL)
         subprocess.run(["gcc", "-O2", "-o", self.execbench, os.path.join(ROOT, "scripts/bench/execbench.c")], check=True)
+        # Installed as scripts/install.sh installs them (stripped), like the reference's.
+        global OURS
+        OURS = os.path.join(self.tmp, "bin")
+        os.makedirs(OURS)
+        for p in ["bridge", "host-local", "loopback"]:
+            subprocess.run(["install", "-s", "-m", "0755", os.path.join(BUILD, p), os.path.join(OURS, p)], check=True)
         self.netns(self.host)
         sh("ip -n %s link set lo up" % self.host)
 
