@@ -27,11 +27,13 @@ let package = Package(
         .target(name: "CNI", dependencies: ["CShim"]),
         // Netlink on libmnl: netns-bound sockets, links, addresses, routes, sysctl, netns.
         .target(name: "Netlink", dependencies: ["CNI", "CMnl", "CShim"]),
+        // nftables on libnftnl: ruleset model, planning, one atomic batch per operation.
+        .target(name: "Firewall", dependencies: ["CNI", "Netlink", "CNftnl", "CMnl"]),
         // Address ranges, allocator, stores, the host-local IPAM logic.
         .target(name: "IPAM", dependencies: ["CNI"]),
 
         // Plugins: thin executables.
-        .executableTarget(name: "bridge", dependencies: ["CNI", "Netlink", "IPAM"], path: "Sources/bridge"),
+        .executableTarget(name: "bridge", dependencies: ["CNI", "Netlink", "IPAM", "Firewall"], path: "Sources/bridge"),
         .executableTarget(name: "host-local", dependencies: ["CNI", "IPAM"], path: "Sources/host-local"),
         .executableTarget(name: "loopback", dependencies: ["CNI", "Netlink"], path: "Sources/loopback"),
 
@@ -43,6 +45,7 @@ let package = Package(
 
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
+        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "CNI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "IPAM"]),
     ]
 )

@@ -32,12 +32,12 @@ public struct NetlinkError: Error, CustomStringConvertible, CNIErrorConvertible,
 /// A netlink message under construction, in a buffer owned by this object (libmnl builds it).
 public final class NetlinkRequest {
     static let capacity = 16384
-    let buf: UnsafeMutableRawPointer
-    let nlh: UnsafeMutablePointer<nlmsghdr>
+    package let buf: UnsafeMutableRawPointer
+    package let nlh: UnsafeMutablePointer<nlmsghdr>
     let operation: String
 
     /// - type: RTM_* message type; flags: NLM_F_* beyond NLM_F_REQUEST.
-    init(type: Int, flags: Int32, operation: String) {
+    package init(type: Int, flags: Int32, operation: String) {
         buf = UnsafeMutableRawPointer.allocate(byteCount: NetlinkRequest.capacity, alignment: 8)
         buf.initializeMemory(as: UInt8.self, repeating: 0, count: NetlinkRequest.capacity)
         nlh = mnl_nlmsg_put_header(buf)
@@ -78,6 +78,8 @@ public struct NetlinkMessage {
     public var type: UInt16
     public var flags: UInt16
     public var payload: [UInt8]
+    /// The whole message, header included (for libraries that parse it themselves).
+    package var raw: [UInt8]
 
     /// The fixed header at the start of the payload.
     func header<T>(_: T.Type) -> T? {
@@ -154,13 +156,14 @@ public struct Attributes {
 public final class NetlinkSocket {
     let nl: OpaquePointer
     let portID: UInt32
-    var seq: UInt32
+    package var seq: UInt32
     let recvBuffer: UnsafeMutableRawPointer
     static let recvSize = 65536
 
-    /// A NETLINK_ROUTE socket in the calling thread's network namespace.
-    public init() throws(NetlinkError) {
-        guard let s = mnl_socket_open2(NETLINK_ROUTE, Int32(SOCK_CLOEXEC.rawValue)) else {
+    /// A netlink socket (NETLINK_ROUTE unless said otherwise) in the calling thread's
+    /// network namespace.
+    public init(protocol proto: Int32 = NETLINK_ROUTE) throws(NetlinkError) {
+        guard let s = mnl_socket_open2(proto, Int32(SOCK_CLOEXEC.rawValue)) else {
             throw NetlinkError("open netlink socket", errno: errno)
         }
         if mnl_socket_bind(s, 0, pid_t(MNL_SOCKET_AUTOPID)) < 0 {
@@ -193,7 +196,7 @@ public final class NetlinkSocket {
         try NetnsThread.run(in: ns) { () throws -> NetlinkSocket in try NetlinkSocket() }
     }
 
-    func nextSeq() -> UInt32 {
+    package func nextSeq() -> UInt32 {
         seq &+= 1
         return seq
     }
@@ -214,7 +217,7 @@ public final class NetlinkSocket {
     }
 
     /// Sends a request and collects every reply message (a GET or a DUMP).
-    func query(_ req: NetlinkRequest) throws(NetlinkError) -> [NetlinkMessage] {
+    package func query(_ req: NetlinkRequest) throws(NetlinkError) -> [NetlinkMessage] {
         let s = try sendRaw(req)
         return try receive(seq: s, operation: req.operation)
     }
@@ -252,7 +255,8 @@ public final class NetlinkSocket {
                     continue
                 }
                 let payload = Array(UnsafeRawBufferPointer(start: recvBuffer + off + 16, count: len - 16))
-                out.append(NetlinkMessage(type: hdr.nlmsg_type, flags: hdr.nlmsg_flags, payload: payload))
+                let raw = Array(UnsafeRawBufferPointer(start: recvBuffer + off, count: len))
+                out.append(NetlinkMessage(type: hdr.nlmsg_type, flags: hdr.nlmsg_flags, payload: payload, raw: raw))
                 if Int32(hdr.nlmsg_flags) & Int32(NLM_F_MULTI) == 0 {
                     // A single reply to a GET (an ack may follow only if NLM_F_ACK was asked).
                     finished = true
@@ -276,5 +280,46 @@ public final class NetlinkSocket {
         let bytes = Array(UnsafeRawBufferPointer(start: recvBuffer + off, count: len))
         let attrs = Attributes(bytes, from: start - off, to: len)
         return attrs.string(Int(NLMSGERR_ATTR_MSG.rawValue))
+    }
+
+    /// Sends a batch (several messages in one datagram) and waits for the answer to each
+    /// message of `expecting` (seq → what it does). The first error is thrown, naming the
+    /// operation that failed; the kernel has then applied nothing (nftables batches are
+    /// transactions).
+    package func executeBatch(_ bytes: [UInt8], expecting: [UInt32: String]) throws(NetlinkError) {
+        let sent = bytes.withUnsafeBytes { mnl_socket_sendto(nl, $0.baseAddress, $0.count) }
+        if sent < 0 { throw NetlinkError("nftables: send batch", errno: errno) }
+        var pending = Set(expecting.keys)
+        var firstError: NetlinkError?
+        let fd = mnl_socket_get_fd(nl)
+        while !pending.isEmpty {
+            // After an error, the rest of the answers arrive at once; never wait long for them.
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let pr = poll(&pfd, 1, firstError == nil ? 10_000 : 100)
+            if pr == 0 { break }
+            if pr < 0 { if errno == EINTR { continue }; break }
+            let n = mnl_socket_recvfrom(nl, recvBuffer, NetlinkSocket.recvSize)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw NetlinkError("nftables: receive", errno: errno)
+            }
+            var off = 0
+            while off + 16 <= n {
+                let hdr = recvBuffer.loadUnaligned(fromByteOffset: off, as: nlmsghdr.self)
+                let len = Int(hdr.nlmsg_len)
+                if len < 16 || off + len > n { break }
+                defer { off += (len + 3) & ~3 }
+                guard Int(hdr.nlmsg_type) == NLMSG_ERROR else { continue }
+                let err = recvBuffer.loadUnaligned(fromByteOffset: off + 16, as: Int32.self)
+                pending.remove(hdr.nlmsg_seq)
+                if err != 0 && firstError == nil {
+                    var op = "nftables: " + (expecting[hdr.nlmsg_seq] ?? "batch")
+                    if let m = extAckMessage(at: off, length: len), !m.isEmpty { op += " (\(m))" }
+                    firstError = NetlinkError(op, errno: -err)
+                }
+            }
+        }
+        if let e = firstError { throw e }
+        if !pending.isEmpty { throw NetlinkError("nftables: no answer to \(pending.count) message(s) of the batch", errno: ETIMEDOUT) }
     }
 }

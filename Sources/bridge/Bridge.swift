@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CNI
+import Firewall
 import Netlink
 
 /// Marks the bridges this plugin creates, so that it removes only its own.
@@ -46,6 +47,10 @@ struct Bridge: CNIPlugin {
                 result.dns = ipam.dns
             }
             let gateways = Bridge.gateways(&result, cfg)
+            if cfg.internal {
+                // No way out of an internal network: no default route, whatever IPAM said.
+                result.routes.removeAll { $0.dst.prefixLength == 0 }
+            }
 
             // Bridge and veth under the bridge's lock, so a DEL removing an idle bridge
             // never races an ADD attaching to it.
@@ -70,6 +75,15 @@ struct Bridge: CNIPlugin {
             guard let hostLink = try host.link(named: hostName), let contLink = try cont.link(named: req.ifname) else {
                 throw CNIError(.kernel, "veth pair \(hostName)/\(req.ifname) vanished right after it was created")
             }
+
+            // The firewall before the container's end comes up: it never sends a packet the
+            // network's policy does not govern.
+            let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
+            let addresses = result.ips.map(\.address.address)
+            let fw = try Firewall()
+            try fw.attach(cfg.policy(network: req.name), me, addresses: addresses, port: hostName, mode: cfg.hostFirewall)
+            undo.add { try? fw.detach(network: req.name, bridge: cfg.bridge, me, addresses: addresses) }
+            PhaseTrace.mark("firewall")
             if cfg.hairpinMode || cfg.portIsolation {
                 try host.setBridgePort(index: hostLink.index, hairpin: cfg.hairpinMode ? true : nil,
                                        isolated: cfg.portIsolation ? true : nil)
@@ -120,7 +134,17 @@ struct Bridge: CNIPlugin {
 
     func del(_ req: CNIRequest) throws {
         let cfg = try BridgeConfig(req)
-        // The container end first (deleting it removes the host end too), then the address.
+        // Firewall elements before any link (a link gone with live rules leaks traffic), then
+        // the container end (deleting it removes the host end too), then the address.
+        let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
+        let prev = try? req.prevResult()
+        // The firewall socket stays open until the end: closing it waits for the kernel to
+        // free what the batch removed (an RCU grace period), which then overlaps with the
+        // link deletion's own wait instead of adding to it.
+        let fw = try Firewall()
+        defer { withExtendedLifetime(fw) {} }
+        try fw.detach(network: req.name, bridge: cfg.bridge, me, addresses: prev?.ips.map(\.address.address))
+        PhaseTrace.mark("del: firewall")
         if !req.netns.isEmpty {
             do {
                 let ns = try NetworkNamespace.open(req.netns)
@@ -191,6 +215,10 @@ struct Bridge: CNIPlugin {
             throw CNIError(.checkFailed, "the host end of \(req.ifname) is missing or no longer a port of bridge \(cfg.bridge)")
         }
         try ContainerInterface.verify(cont, index: cl.index, ifname: req.ifname, result: prev, resultIndex: contIdx)
+        let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
+        let hostEnd = hostEnds.first { h in (try? host.link(named: h.name))?.peerIndex == cl.index }?.name
+        try Firewall().check(cfg.policy(network: req.name), me, addresses: prev.ips.filter { $0.interface == nil || $0.interface == contIdx }.map(\.address.address),
+                             port: hostEnd, mode: cfg.hostFirewall)
         if cfg.isGateway {
             let have = try host.addresses(index: br.index)
             for ip in prev.ips where ip.interface == nil || ip.interface == contIdx {
@@ -204,13 +232,21 @@ struct Bridge: CNIPlugin {
 
     func gc(_ req: CNIRequest) throws {
         let cfg = try BridgeConfig(req)
+        let valid = try req.validAttachments()
+        let host = try NetlinkSocket()
+        try Firewall().gc(network: req.name, bridge: cfg.bridge, valid: valid, existingLinks: Set(try host.links().map(\.name)))
         if !cfg.ipamType.isEmpty { try Delegate.gc(cfg.ipamType, req) }
-        Bridge.removeIdleBridge(try NetlinkSocket(), name: cfg.bridge)
+        Bridge.removeIdleBridge(host, name: cfg.bridge)
     }
 
     func status(_ req: CNIRequest) throws {
         let cfg = try BridgeConfig(req)
         if let e = cfg.unsupported() { throw CNIError(.notAvailable, e.msg) }
+        let fw: Firewall
+        do { fw = try Firewall() } catch { throw CNIError(.notAvailable, "nftables is not usable: \(error)") }
+        if cfg.hostFirewall == .check, let c = try fw.foreignForwardDrops().first {
+            throw CNIError(.limitedConnectivity, "host firewall: \(c.family.map(\.description) ?? "?") \(c.table) chain \(c.name) (hook forward, policy drop) drops this network's traffic (see \"hostFirewall\")")
+        }
         if !cfg.ipamType.isEmpty { try Delegate.status(cfg.ipamType, req) }
     }
 

@@ -1,4 +1,5 @@
 import CNI
+import Firewall
 
 /// The `bridge` plugin's configuration: the reference plugin's keys, plus Docker's `icc`
 /// and `internal`.
@@ -26,12 +27,14 @@ struct BridgeConfig {
     var ipamType = ""
     /// Top-level `dns` (overrides what IPAM returns).
     var dns: CNIDNS?
+    /// What to do about another table whose forward policy is drop.
+    var hostFirewall = HostFirewallMode.check
 
     static let knownKeys: Set<String> = [
         "cniVersion", "cniVersions", "name", "type", "args", "runtimeConfig", "capabilities", "prevResult", "ipam", "dns",
         "bridge", "isGateway", "isDefaultGateway", "forceAddress", "ipMasq", "ipMasqBackend", "mtu", "hairpinMode",
         "promiscMode", "vlan", "vlanTrunk", "preserveDefaultVlan", "macspoofchk", "enabledad", "disableContainerInterface",
-        "portIsolation", "icc", "internal", "mac",
+        "portIsolation", "icc", "internal", "mac", "hostFirewall",
     ]
 
     init(_ req: CNIRequest) throws(CNIError) {
@@ -75,6 +78,16 @@ struct BridgeConfig {
         if isGateway && ipamType.isEmpty {
             throw CNIError(.invalidConfig, "\"isGateway\" needs an \"ipam\" section (a layer-2 network has no gateway)")
         }
+        if let h = try c.string("hostFirewall") {
+            guard let m = HostFirewallMode(rawValue: h) else {
+                throw c.invalid("hostFirewall", "must be \"check\", \"iptables\" or \"ignore\"")
+            }
+            hostFirewall = m
+        }
+        if `internal` && isDefaultGateway {
+            // An internal network has no way out: no default route, whatever else is asked.
+            isDefaultGateway = false
+        }
         if let d = try c.object("dns") {
             let parsed = try CNIDNS(reading: d)
             if !parsed.isEmpty { dns = parsed }
@@ -99,13 +112,16 @@ struct BridgeConfig {
         }
     }
 
-    /// Keys that need the firewall (not built yet) or are iptables-only: code 2 if enabled.
+    /// Keys this build cannot honour: code 2 if enabled.
     func unsupported() -> CNIError? {
         if macspoofchk { return CNIError(.unsupportedField, "\"macspoofchk\": not supported by swiftcni's bridge yet") }
-        if ipMasq { return CNIError(.unsupportedField, "\"ipMasq\": needs the swiftcni firewall, which is not available in this build") }
-        if !icc { return CNIError(.unsupportedField, "\"icc\": false needs the swiftcni firewall, which is not available in this build") }
-        if `internal` { return CNIError(.unsupportedField, "\"internal\": true needs the swiftcni firewall, which is not available in this build") }
         return nil
+    }
+
+    /// What the network needs from the firewall.
+    func policy(network: String) -> NetworkPolicy {
+        NetworkPolicy(network: network, bridge: bridge, ipMasq: ipMasq, icc: icc, isInternal: `internal`,
+                      acceptInIptables: hostFirewall == .iptables)
     }
 
     static func parseTrunk(_ c: JSONReader) throws(CNIError) -> [Int] {
