@@ -11,8 +11,8 @@ what=${1:-test}
 pkgs=(libmnl-dev libnftnl-dev pkg-config iproute2 util-linux)
 case $what in
   build) ;;
-  test|demo) pkgs+=(iputils-ping python3 containernetworking-plugins podman runc conmon busybox-static netcat-openbsd) ;;
-  bench) pkgs+=(iputils-ping python3 containernetworking-plugins gcc) ;;
+  test|demo) pkgs+=(iputils-ping python3 containernetworking-plugins podman runc conmon busybox-static netcat-openbsd nftables iptables) ;;
+  bench) pkgs+=(iputils-ping python3 containernetworking-plugins gcc nftables iptables) ;;
   *) echo "deps.sh: unknown set '$what'" >&2; exit 2 ;;
 esac
 

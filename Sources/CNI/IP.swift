@@ -314,13 +314,17 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var isMulticast: Bool { bytes[0] & 1 == 1 }
 
-    /// A random locally administered unicast address.
-    public static func random() -> MACAddress {
+    /// A random locally administered unicast address, optionally starting with `prefix`.
+    public static func random(prefix: [UInt8] = []) -> MACAddress {
         var g = SystemRandomNumberGenerator()
-        var b = (0..<6).map { _ in UInt8.random(in: 0...255, using: &g) }
+        let r = UInt64.random(in: 0...UInt64.max, using: &g)
+        var b = (0..<6).map { UInt8(truncatingIfNeeded: r >> ($0 * 8)) }
         b[0] = (b[0] & 0xFE) | 0x02
+        for (i, p) in prefix.prefix(6).enumerated() { b[i] = p }
         return MACAddress(bytes: b)!
     }
+
+    public func hasPrefix(_ p: [UInt8]) -> Bool { bytes.starts(with: p) }
 
     public var description: String {
         bytes.map { b in

@@ -223,6 +223,7 @@ public struct HostLocal: CNIPlugin {
                 if !keep { try store.release(ip: ip) }
             }
             try store.pruneIndex()
+            try store.removeLeftovers()
         }
     }
 

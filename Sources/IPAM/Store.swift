@@ -194,9 +194,20 @@ public final class FileStore: AllocationStore {
         }
     }
 
+    /// Temporary files of writers that died half-way (killed between writing and renaming);
+    /// callers hold the lock, so no live writer owns one.
+    public func removeLeftovers() throws {
+        for name in try Posix.listDirectory(directory) ?? [] where name.hasPrefix(".reserve-") || name.contains(".tmp.") {
+            try Posix.remove(Posix.join(directory, name))
+        }
+        for name in try Posix.listDirectory(indexDirectory) ?? [] where name.contains(".tmp.") {
+            try Posix.remove(Posix.join(indexDirectory, name))
+        }
+    }
+
     /// Index entries whose attachment holds no address any more.
     public func pruneIndex() throws {
-        for name in try Posix.listDirectory(indexDirectory) ?? [] {
+        for name in try Posix.listDirectory(indexDirectory) ?? [] where !name.contains(".tmp.") {
             guard let colon = name.lastIndex(of: ":") else { continue }
             let o = Attachment(containerID: String(name[..<colon]), ifname: String(name[name.index(after: colon)...]))
             if try addresses(of: o, thorough: true).isEmpty { try Posix.remove(indexPath(o)) }

@@ -20,6 +20,11 @@ public struct LinkStateError: Error, CNIErrorConvertible, CustomStringConvertibl
 }
 
 extension NetlinkSocket {
+    /// The MAC prefix of the bridges the suite creates ("sc", locally administered): set in
+    /// the same message that creates the bridge, so a bridge is recognisably ours even if the
+    /// creating process dies before it sets the alias.
+    public static let bridgeMACPrefix: [UInt8] = [0x02, 0x73, 0x63]
+
     /// The bridge `name`, created (up, with a fixed random MAC so it never changes as ports
     /// come and go, marked with `alias`) if missing. Fails if a non-bridge link has the name.
     public func ensureBridge(name: String, mtu: Int?, promiscuous: Bool, vlanFiltering: Bool, alias: String) throws -> (link: LinkInfo, created: Bool) {
@@ -38,7 +43,7 @@ extension NetlinkSocket {
             }
             return (try link(index: l.index) ?? l, false)
         }
-        var s = LinkSettings(up: true, mtu: mtu, mac: MACAddress.random())
+        var s = LinkSettings(up: true, mtu: mtu, mac: MACAddress.random(prefix: NetlinkSocket.bridgeMACPrefix))
         if promiscuous { s.promiscuous = true }
         do {
             try addBridge(name: name, settings: s, vlanFiltering: vlanFiltering ? true : nil)

@@ -309,7 +309,8 @@ struct Bridge: CNIPlugin {
         }
         // A bridge we did not create takes the lowest port MAC unless its MAC is set: pin it.
         let now = try host.link(index: bridge.index) ?? bridge
-        if now.alias != bridgeAlias, let mac = now.mac, !mac.isMulticast, mac.bytes.contains(where: { $0 != 0 }) {
+        if now.alias != bridgeAlias, now.mac?.hasPrefix(NetlinkSocket.bridgeMACPrefix) != true,
+           let mac = now.mac, !mac.isMulticast, mac.bytes.contains(where: { $0 != 0 }) {
             try host.setLink(index: bridge.index, LinkSettings(mac: mac))
         }
         return now.mac
@@ -361,7 +362,8 @@ struct Bridge: CNIPlugin {
     /// Deletes the bridge if this suite created it and nothing is attached any more.
     static func removeIdleBridge(_ host: NetlinkSocket, name: String) {
         _ = try? withBridgeLock(name) {
-            guard let br = try? host.link(named: name), br.kind == "bridge", br.alias == bridgeAlias,
+            guard let br = try? host.link(named: name), br.kind == "bridge",
+                  br.alias == bridgeAlias || br.mac?.hasPrefix(NetlinkSocket.bridgeMACPrefix) == true,
                   let ports = try? host.ports(of: br.index), ports.isEmpty
             else { return }
             _ = try? host.deleteLink(index: br.index)

@@ -1,1 +1,123 @@
 import Testing
+@testable import CNI
+@testable import Firewall
+
+@Suite struct Names {
+    @Test func boundedSafeAndDistinct() {
+        let long = String(repeating: "very.long-network_name", count: 10)
+        let n = Plan.fromChain(long)
+        #expect(n.count <= 60)
+        #expect(n.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+        // Names that sanitize alike stay distinct.
+        #expect(Plan.fromChain("a.b") != Plan.fromChain("a_b"))
+        #expect(Plan.fromChain("net") == "n-net-\(Plan.hash8("net"))-from")
+        #expect(Plan.addrSet("net", .v6).hasSuffix("-a6"))
+    }
+
+    @Test func attachmentIdentityRoundTrips() {
+        let a = AttachmentID(network: "my-net", containerID: "abc.123", ifname: "eth1")
+        #expect(a.description == "my-net/abc.123/eth1")
+        #expect(AttachmentID(comment: a.description) == a)
+        #expect(AttachmentID(comment: "x/y") == nil)
+    }
+}
+
+@Suite struct Planning {
+    func text(_ ops: [Operation]) -> [String] { ops.map(\.description) }
+
+    @Test func baseIsDispatchOnly() {
+        let rules = text(Plan.baseRules())
+        #expect(rules == [
+            "add rule inet swiftcni forward ct state established,related accept",
+            "add rule inet swiftcni forward iifname vmap @from",
+            "add rule inet swiftcni forward oifname vmap @to",
+            "add rule inet swiftcni postrouting iifname vmap @masq",
+            "add rule bridge swiftcni forward iifname @icc_off drop",
+        ])
+        let base = text(Plan.base())
+        #expect(base.contains("add chain inet swiftcni forward { type filter hook forward priority -10; policy accept; }"))
+        #expect(base.contains("add chain inet swiftcni postrouting { type nat hook postrouting priority 100; policy accept; }"))
+        #expect(base.contains("add map inet swiftcni from { type ifname : verdict; }"))
+        #expect(base.contains("add chain bridge swiftcni forward { type filter hook forward priority -10; policy accept; }"))
+    }
+
+    @Test func defaultNetworkIsIsolatedAndRouted() {
+        let p = NetworkPolicy(network: "a", bridge: "br-a")
+        let rules = Plan.networkRules(p).map { "\($0.chain.hasSuffix("from") ? "from" : $0.chain.hasSuffix("to") ? "to" : "masq"): \($0)" }
+        #expect(rules == [
+            "from: oifname != \"br-a\" oifname @bridges ct status != dnat drop",
+            "to: iifname \"br-a\" return",
+            "to: ct status dnat return",
+            "to: iifname @bridges drop",
+        ])
+    }
+
+    @Test func masqueradingNetwork() {
+        let p = NetworkPolicy(network: "a", bridge: "br-a", ipMasq: true)
+        let rules = Plan.networkRules(p).map(\.description)
+        // Unsolicited traffic from outside is dropped behind NAT; multicast is not masqueraded.
+        #expect(rules.contains("drop"))
+        #expect(rules.contains("ip daddr 224.0.0.0/4 return"))
+        #expect(rules.contains("ip6 daddr ff00::/8 return"))
+        #expect(rules.contains("ip saddr @\(Plan.addrSet("a", .v4)) masquerade"))
+        #expect(rules.contains("ip6 saddr @\(Plan.addrSet("a", .v6)) masquerade"))
+        let ops = text(Plan.network(p, fresh: true))
+        #expect(ops.contains("add element inet swiftcni masq { \"br-a\" : jump \(Plan.masqChain("a")) comment \"a\" }"))
+        #expect(!ops.contains { $0.hasPrefix("flush") || $0.hasPrefix("destroy") })
+    }
+
+    @Test func internalNetworkHasNoWayOut() {
+        let p = NetworkPolicy(network: "i", bridge: "br-i", ipMasq: true, isInternal: true)
+        let rules = Plan.networkRules(p).map(\.description)
+        #expect(rules == ["oifname != \"br-i\" drop", "iifname \"br-i\" return", "drop"])
+        // No masquerading for an internal network, even if asked.
+        #expect(!text(Plan.network(p, fresh: true)).contains { $0.contains("masq {") && $0.hasPrefix("add element") })
+    }
+
+    @Test func rebuildFlushesAndRecordsThePolicy() {
+        let p = NetworkPolicy(network: "a", bridge: "br-a")
+        let ops = Plan.network(p)
+        let t = text(ops)
+        #expect(t.contains("flush chain inet swiftcni \(Plan.fromChain("a"))"))
+        #expect(t.contains("destroy element inet swiftcni masq { \"br-a\" }"))
+        guard case .addRule(_, let first)? = ops.first(where: { if case .addRule = $0 { return true }; return false }) else {
+            Issue.record("no rule")
+            return
+        }
+        #expect(first.comment == Plan.fingerprint(p))
+        #expect(Plan.fingerprint(p) != Plan.fingerprint(NetworkPolicy(network: "a", bridge: "br-a", icc: false)))
+    }
+
+    @Test func attachmentElementsAreCommentedWithTheirOwner() {
+        let a = AttachmentID(network: "a", containerID: "c1", ifname: "eth0")
+        let ops = text(Plan.attach(a, addresses: [IPAddress("10.0.0.2")!, IPAddress("fd00::2")!], iccOffPort: "veth1234"))
+        #expect(ops == [
+            "add element inet swiftcni \(Plan.addrSet("a", .v4)) { 10.0.0.2 comment \"a/c1/eth0\" }",
+            "add element inet swiftcni \(Plan.addrSet("a", .v6)) { fd00::2 comment \"a/c1/eth0\" }",
+            "add element bridge swiftcni icc_off { \"veth1234\" comment \"a/c1/eth0\" }",
+        ])
+        #expect(Plan.attach(a, addresses: [IPAddress("10.0.0.2")!]).count == 1)
+    }
+
+    @Test func teardown() {
+        let t = text(Plan.teardownNetwork(network: "a", bridge: "br-a"))
+        #expect(t.contains("destroy element inet swiftcni from { \"br-a\" }"))
+        #expect(t.contains("destroy chain inet swiftcni \(Plan.fromChain("a"))"))
+        #expect(t.contains("destroy set inet swiftcni \(Plan.addrSet("a", .v4))"))
+        // Map entries go before the chains they jump to.
+        #expect(t.firstIndex { $0.hasPrefix("destroy element inet swiftcni from") }! < t.firstIndex { $0.hasPrefix("destroy chain") }!)
+        #expect(text(Plan.teardownAll()) == ["destroy table inet swiftcni", "destroy table bridge swiftcni"])
+    }
+
+    @Test func iptablesIntegrationIsNarrow() {
+        let r = Plan.iptablesRules(NetworkPolicy(network: "a", bridge: "br-a")).map(\.description)
+        #expect(r == ["iifname \"br-a\" accept comment \"swiftcni:a\"", "oifname \"br-a\" accept comment \"swiftcni:a\""])
+    }
+
+    @Test func setKeys() {
+        let concat = SetSpec(Plan.table, "x", key: [.ipv4, .inetProto, .inetService])
+        #expect(concat.keyLength == 12)
+        #expect(concat.keyTypeID == (7 << 12) | (12 << 6) | 13)
+        #expect(ifnameBytes("eth0") == Array("eth0".utf8) + [UInt8](repeating: 0, count: 12))
+    }
+}

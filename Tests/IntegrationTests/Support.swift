@@ -150,6 +150,79 @@ final class Lab: @unchecked Sendable {
         return names.filter { IPAddress($0) != nil }.sorted()
     }
 
+    /// An "outside" host: its own namespace behind the lab host, 192.0.2.2/24 with the lab
+    /// host at 192.0.2.1 (and 2001:db8:99::2 / ::1). Returns its name.
+    func outside() throws -> String {
+        let out = "\(id)-out"
+        try addNamespace(out)
+        let hostEnd = String(("o" + id.replacingOccurrences(of: "sct", with: "")).prefix(15))
+        let cmds = [
+            "\(ipCommand) link add \(hostEnd) netns \(host) type veth peer name eth0 netns \(out)",
+            "\(ipCommand) -n \(host) addr add 192.0.2.1/24 dev \(hostEnd)",
+            "\(ipCommand) -n \(host) addr add 2001:db8:99::1/64 dev \(hostEnd) nodad",
+            "\(ipCommand) -n \(host) link set \(hostEnd) up",
+            "\(ipCommand) -n \(out) addr add 192.0.2.2/24 dev eth0",
+            "\(ipCommand) -n \(out) addr add 2001:db8:99::2/64 dev eth0 nodad",
+            "\(ipCommand) -n \(out) link set eth0 up",
+            "\(ipCommand) -n \(out) link set lo up",
+        ]
+        for c in cmds {
+            let r = sh(c)
+            if r.status != 0 { throw CLIFailure("\(c): \(r.err)") }
+        }
+        return out
+    }
+
+    /// Opens a TCP connection from namespace `from` to `to`:`port`, where a one-shot server
+    /// in namespace `serverNS` listens; returns the peer address the server saw, or nil if no
+    /// connection was made (within ~2 s). Python, never a name lookup.
+    func tcpPeer(from: String, to: String, port: Int, serverNS: String) -> String? {
+        let server = """
+            import socket, sys
+            fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((sys.argv[1], int(sys.argv[2])))
+            s.listen(1)
+            s.settimeout(4)
+            open(sys.argv[3], 'w').close()
+            try:
+                c, a = s.accept()
+                print(a[0], flush=True)
+                c.close()
+            except socket.timeout:
+                print('none', flush=True)
+            """
+        let ready = root + "/ready-\(port)-\(UInt32.random(in: 0...UInt32.max))"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ipCommand)
+        p.arguments = ["netns", "exec", serverNS, "python3", "-c", server, to.contains(":") ? "::" : "0.0.0.0", "\(port)", ready]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
+        let client = """
+            import socket, sys
+            try:
+                socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
+            except OSError:
+                pass
+            """
+        run([ipCommand, "netns", "exec", from, "python3", "-c", client, to, "\(port)"])
+        // The server gives up after 4 s if nothing came.
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let peer = out.trimmingCharacters(in: .whitespacesAndNewlines)
+        return peer == "none" || peer.isEmpty ? nil : peer.replacingOccurrences(of: "::ffff:", with: "")
+    }
+
+    /// The namespace's whole nftables ruleset as `nft` prints it (tests compare before/after
+    /// with this independent tool; the suite itself never runs nft).
+    func ruleset(_ ns: String) -> String {
+        exec(ns, "nft list ruleset").out
+    }
+
     func writeConflist(_ name: String, _ json: String) throws {
         try json.write(toFile: confDir + "/\(name).conflist", atomically: true, encoding: .utf8)
     }
