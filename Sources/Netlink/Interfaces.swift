@@ -89,18 +89,32 @@ extension NetlinkSocket {
             var hex = String(n, radix: 16)
             while hex.count < 8 { hex = "0" + hex }
             let hostName = prefix + hex
+            var peer = containerSettings
+            peer.up = nil
+            var host = hostSettings
+            // IPv6 address generation is set while the link is down (the kernel takes
+            // IFLA_AF_SPEC only on an existing link, and generates the link-local address
+            // when it comes up), then the host end comes up.
+            let later = host.noIPv6LinkLocal ? host.up : nil
+            if host.noIPv6LinkLocal { host.up = nil; host.noIPv6LinkLocal = false }
             do {
-                var peer = containerSettings
-                peer.up = nil
-                try addVeth(name: hostName, settings: hostSettings, peerName: containerName, peerNamespace: container,
+                try addVeth(name: hostName, settings: host, peerName: containerName, peerNamespace: container,
                             peerSettings: peer)
-                return hostName
             } catch {
                 guard error.errno == EEXIST else { throw error }
                 if try link(named: hostName) == nil || attempt == 4 {
                     throw LinkStateError(.interfaceExists, "interface \"\(containerName)\" already exists in the container (\(container.path))")
                 }
+                continue
             }
+            if let up = later {
+                guard let l = try link(named: hostName) else {
+                    throw LinkStateError(.kernel, "veth \(hostName) vanished right after it was created")
+                }
+                try setLink(index: l.index, LinkSettings(noIPv6LinkLocal: true))
+                try setLink(index: l.index, LinkSettings(up: up))
+            }
+            return hostName
         }
         throw LinkStateError(.kernel, "could not find a free host interface name for the veth pair")
     }

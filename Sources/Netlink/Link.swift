@@ -34,10 +34,13 @@ public struct LinkSettings: Sendable {
     public var master: Int32?
     public var promiscuous: Bool?
     public var alias: String?
+    /// No IPv6 link-local address (IN6_ADDR_GEN_MODE_NONE): for bridge ports, which need no
+    /// addresses and would otherwise run DAD, router solicitation and MLD for nothing.
+    public var noIPv6LinkLocal: Bool = false
     public init(up: Bool? = nil, mtu: Int? = nil, mac: MACAddress? = nil, master: Int32? = nil, promiscuous: Bool? = nil,
-                alias: String? = nil) {
+                alias: String? = nil, noIPv6LinkLocal: Bool = false) {
         self.up = up; self.mtu = mtu; self.mac = mac; self.master = master; self.promiscuous = promiscuous
-        self.alias = alias
+        self.alias = alias; self.noIPv6LinkLocal = noIPv6LinkLocal
     }
 }
 
@@ -64,6 +67,13 @@ extension NetlinkSocket {
         if let mac = s.mac { r.putBytes(IFLA_ADDRESS, mac.bytes) }
         if let m = s.master { r.putU32(IFLA_MASTER, u32(m)) }
         if let a = s.alias { r.putString(IFLA_IFALIAS, a) }
+        if s.noIPv6LinkLocal {
+            let spec = r.nest(IFLA_AF_SPEC)
+            let inet6 = r.nest(Int(AF_INET6))
+            r.putU8(Int(IFLA_INET6_ADDR_GEN_MODE), UInt8(IN6_ADDR_GEN_MODE_NONE.rawValue))
+            r.end(inet6)
+            r.end(spec)
+        }
     }
 
     static func parseLink(_ m: NetlinkMessage) -> LinkInfo? {

@@ -64,7 +64,7 @@ struct Bridge: CNIPlugin {
                     undo.add { Bridge.removeIdleBridge(host, name: cfg.bridge) }
                 }
                 let hostName = try host.createVethPair(
-                    hostSettings: LinkSettings(up: true, mtu: cfg.mtu, mac: hostMAC, master: br.index),
+                    hostSettings: LinkSettings(up: true, mtu: cfg.mtu, mac: hostMAC, master: br.index, noIPv6LinkLocal: true),
                     containerName: req.ifname, container: ns,
                     containerSettings: LinkSettings(mtu: cfg.mtu, mac: contMAC))
                 undo.add { _ = try? host.deleteLink(named: hostName) }

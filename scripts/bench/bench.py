@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REF = "/usr/lib/cni"
@@ -65,8 +66,9 @@ class Bench:
             sh("ip netns del " + ns, check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def run(self, plugin, conf, env):
-        """One plugin exec inside the host namespace; returns microseconds."""
+    def run(self, plugin, conf, env, phases=None):
+        """One plugin exec inside the host namespace; returns microseconds. With `phases`
+        (a dict), the plugin's SWIFTCNI_TRACE phase times (ms) are stored there."""
         cfg = os.path.join(self.tmp, "cfg-%d.json" % abs(hash(conf)))
         if not os.path.exists(cfg):
             with open(cfg, "w") as f:
@@ -75,15 +77,22 @@ class Bench:
                 "-o", os.path.join(self.tmp, "out.json")]
         for k, v in env.items():
             argv += ["-e", "%s=%s" % (k, v)]
+        if phases is not None:
+            argv += ["-e", "SWIFTCNI_TRACE=1"]
         argv += ["-e", "SWIFTCNI_RUN_DIR=" + os.path.join(self.tmp, "run"), "--", plugin]
         r = subprocess.run(argv, capture_output=True, text=True)
         if r.returncode != 0:
             out = open(os.path.join(self.tmp, "out.json")).read()
             raise RuntimeError("%s %s failed: %s %s" % (plugin, env.get("CNI_COMMAND"), out, r.stderr))
+        if phases is not None:
+            for line in r.stderr.splitlines():
+                if line.startswith("[trace] ") and ": +" in line:
+                    name, rest = line[8:].split(": +", 1)
+                    phases[name] = float(rest.split(" ", 1)[0])
         return int(r.stdout.strip())
 
     def bridge_conf(self, who, n, extra=None):
-        conf = {"cniVersion": "1.0.0", "name": "%s-%s" % (self.tag, who), "type": "bridge",
+        conf = {"cniVersion": "1.0.0", "name": "%s-%s%d" % (self.tag, who, n), "type": "bridge",
                 "bridge": ("sb%s%d" % (who[0], n))[:15], "isGateway": True,
                 "ipam": {"type": "host-local", "dataDir": os.path.join(self.tmp, "data-" + who),
                          "ranges": [[{"subnet": "10.%d.0.0/16" % (60 + n)}]]}}
@@ -100,6 +109,36 @@ class Bench:
                 ref.append(self.run(os.path.join(REF, p), conf, {"CNI_COMMAND": "VERSION"}))
             rows.append(("VERSION %s" % p, ours, ref, 1.2))
         return rows
+
+    def scale(self, small=10, large=500, samples=20, pause=0.5):
+        """ADD time on a network that already has `small` vs `large` attachments (ours), in
+        steady state: the network is left to settle, samples are `pause` s apart. Also the
+        firewall phase alone (from SWIFTCNI_TRACE), which must not grow."""
+        conf = self.bridge_conf("ours", 40, {"ipMasq": True})
+        env0 = {"CNI_COMMAND": "ADD", "CNI_IFNAME": "eth0", "CNI_PATH": OURS}
+        results = {}
+        have = 0
+        i = 0
+        for target in [small, large]:
+            while have < target:
+                c = self.netns("%s-s-%d" % (self.tag, i))
+                env = dict(env0, CNI_CONTAINERID="s%d" % i, CNI_NETNS="/run/netns/" + c)
+                self.run(os.path.join(OURS, "bridge"), conf, env)
+                have += 1
+                i += 1
+            time.sleep(5)
+            t, fw = [], []
+            for _ in range(samples):
+                c = self.netns("%s-s-%d" % (self.tag, i))
+                env = dict(env0, CNI_CONTAINERID="s%d" % i, CNI_NETNS="/run/netns/" + c)
+                ph = {}
+                t.append(self.run(os.path.join(OURS, "bridge"), conf, env, phases=ph))
+                fw.append(ph.get("firewall", 0.0) * 1000)
+                have += 1
+                i += 1
+                time.sleep(pause)
+            results[target] = (t, fw)
+        return results
 
     def add_del(self, count, label, extra=None, n=0):
         """ADD then DEL of `count` containers on one network, ours and reference alternating."""
@@ -136,6 +175,7 @@ def main():
     ap.add_argument("--containers", type=int, default=60)
     ap.add_argument("--version-runs", type=int, default=200)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--scale", type=int, default=500, help="attachments for the flatness measurement (0: skip)")
     args = ap.parse_args()
     if os.getuid() != 0:
         sys.exit("bench.py: run as root (it creates network namespaces)")
@@ -146,10 +186,27 @@ def main():
         adds, dels = b.add_del(args.containers, "plain")
         rows.append(("ADD bridge+host-local (%d containers)" % args.containers, adds["ours"], adds["ref"], 0.6))
         rows.append(("DEL bridge+host-local (%d containers)" % args.containers, dels["ours"], dels["ref"], 1.0))
+        adds, dels = b.add_del(args.containers, "masq", {"ipMasq": True}, n=2)
+        rows.append(("ADD bridge+host-local ipMasq (%d containers)" % args.containers, adds["ours"], adds["ref"], 0.3))
+        rows.append(("DEL bridge+host-local ipMasq (%d containers)" % args.containers, dels["ours"], dels["ref"], 1.0))
+        flat = None
+        if args.scale:
+            flat = b.scale(10, args.scale)
         print()
         print("swiftcni vs Go reference plugins (%s), one run, medians; kernel %s" % (REF, os.uname().release))
         print()
         table(rows)
+        if flat:
+            s, l = sorted(flat)
+            print()
+            print("| swiftcni ADD (ipMasq) on a network already holding … | whole ADD median (ms) | firewall phase median (ms) |")
+            print("|---|---:|---:|")
+            for k in (s, l):
+                print("| %d attachments | %s | %s |" % (k, ms(statistics.median(flat[k][0])), ms(statistics.median(flat[k][1]))))
+            ra = statistics.median(flat[l][0]) / statistics.median(flat[s][0])
+            rf = statistics.median(flat[l][1]) / statistics.median(flat[s][1])
+            print("| ratio %d/%d (target ≤ 1.20) | %.2f %s | %.2f %s |" % (l, s, ra, "met" if ra <= 1.2 else "NOT met",
+                                                                       rf, "met" if rf <= 1.2 else "NOT met"))
     finally:
         b.cleanup()
 
