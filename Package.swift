@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "bridge", targets: ["bridge"]),
         .executable(name: "host-local", targets: ["host-local"]),
         .executable(name: "loopback", targets: ["loopback"]),
+        .executable(name: "portmap", targets: ["portmap"]),
         .executable(name: "cnictl", targets: ["cnictl"]),
     ],
     dependencies: [
@@ -36,6 +37,7 @@ let package = Package(
         .executableTarget(name: "bridge", dependencies: ["CNI", "Netlink", "IPAM", "Firewall"], path: "Sources/bridge"),
         .executableTarget(name: "host-local", dependencies: ["CNI", "IPAM"], path: "Sources/host-local"),
         .executableTarget(name: "loopback", dependencies: ["CNI", "Netlink"], path: "Sources/loopback"),
+        .executableTarget(name: "portmap", dependencies: ["CNI", "Netlink", "Firewall"], path: "Sources/portmap"),
 
         // The harness (may use Foundation).
         .executableTarget(name: "cnictl", dependencies: [

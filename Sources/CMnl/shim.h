@@ -14,4 +14,5 @@
 #include <linux/veth.h>
 #include <linux/neighbour.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #endif

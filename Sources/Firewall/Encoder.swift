@@ -156,15 +156,17 @@ struct BatchEncoder {
             // How nft should print the keys: strings in host order, addresses in network order.
             let order: UInt32 = s.key.count == 1 && s.key[0] == .ifname ? 1 : 2
             var ud: [UInt8] = [UInt8(attr(NFTNL_UDATA_SET_KEYBYTEORDER)), 4] + withUnsafeBytes(of: order) { Array($0) }
-            if let d = s.data, d != .verdict { ud += [UInt8(attr(NFTNL_UDATA_SET_DATABYTEORDER)), 4] + withUnsafeBytes(of: UInt32(2)) { Array($0) } }
+            if s.isMap, !s.isVerdictMap { ud += [UInt8(attr(NFTNL_UDATA_SET_DATABYTEORDER)), 4] + withUnsafeBytes(of: UInt32(2)) { Array($0) } }
             ud.withUnsafeBytes { _ = nftnl_set_set_data(st, attr(NFTNL_SET_USERDATA), $0.baseAddress, UInt32($0.count)) }
-            if let d = s.data {
+            if s.isMap {
+                // A hash, as nft makes for exact-match concatenations (NFT_SET_CONCAT is only
+                // for interval concatenations).
                 nftnl_set_set_u32(st, attr(NFTNL_SET_FLAGS), UInt32(NFT_SET_MAP.rawValue))
-                if d == .verdict {
+                if s.isVerdictMap {
                     nftnl_set_set_u32(st, attr(NFTNL_SET_DATA_TYPE), NFT_DATA_VERDICT.rawValue)
                 } else {
-                    nftnl_set_set_u32(st, attr(NFTNL_SET_DATA_TYPE), d.id)
-                    nftnl_set_set_u32(st, attr(NFTNL_SET_DATA_LEN), d.length)
+                    nftnl_set_set_u32(st, attr(NFTNL_SET_DATA_TYPE), s.dataTypeID)
+                    nftnl_set_set_u32(st, attr(NFTNL_SET_DATA_LEN), s.dataLength)
                 }
             }
         }
@@ -249,12 +251,15 @@ enum RuleExpr {
         b.withUnsafeBytes { _ = nftnl_expr_set(e, attr(a), $0.baseAddress, UInt32($0.count)) }
     }
 
-    static func meta(_ key: nft_meta_keys) -> OpaquePointer {
+    static func meta(_ key: nft_meta_keys, reg: UInt32 = reg1) -> OpaquePointer {
         make("meta") { e in
             nftnl_expr_set_u32(e, attr(NFTNL_EXPR_META_KEY), key.rawValue)
-            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_META_DREG), reg1)
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_META_DREG), reg)
         }
     }
+
+    /// The n-th 32-bit register (concatenations are loaded into consecutive ones).
+    static func reg32(_ n: Int) -> UInt32 { UInt32(NFT_REG32_00.rawValue) + UInt32(n) }
 
     static func cmp(_ op: CmpOp, _ data: [UInt8]) -> OpaquePointer {
         make("cmp") { e in
@@ -264,21 +269,22 @@ enum RuleExpr {
         }
     }
 
-    static func lookup(_ set: String, invert: Bool = false, verdictMap: Bool = false) -> OpaquePointer {
+    static func lookup(_ set: String, invert: Bool = false, verdictMap: Bool = false, sreg: UInt32 = reg1, dreg: UInt32? = nil) -> OpaquePointer {
         make("lookup") { e in
-            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_LOOKUP_SREG), reg1)
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_LOOKUP_SREG), sreg)
+            if let dreg { nftnl_expr_set_u32(e, attr(NFTNL_EXPR_LOOKUP_DREG), dreg) }
             nftnl_expr_set_str(e, attr(NFTNL_EXPR_LOOKUP_SET), set)
             if verdictMap { nftnl_expr_set_u32(e, attr(NFTNL_EXPR_LOOKUP_DREG), regVerdict) }
             if invert { nftnl_expr_set_u32(e, attr(NFTNL_EXPR_LOOKUP_FLAGS), UInt32(NFT_LOOKUP_F_INV.rawValue)) }
         }
     }
 
-    static func payload(offset: UInt32, length: UInt32) -> OpaquePointer {
+    static func payload(offset: UInt32, length: UInt32, base: nft_payload_bases = NFT_PAYLOAD_NETWORK_HEADER, reg: UInt32 = reg1) -> OpaquePointer {
         make("payload") { e in
-            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_BASE), NFT_PAYLOAD_NETWORK_HEADER.rawValue)
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_BASE), base.rawValue)
             nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_OFFSET), offset)
             nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_LEN), length)
-            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_DREG), reg1)
+            nftnl_expr_set_u32(e, attr(NFTNL_EXPR_PAYLOAD_DREG), reg)
         }
     }
 
@@ -314,6 +320,18 @@ enum RuleExpr {
         return [meta(NFT_META_NFPROTO), cmp(.eq, [f == .v4 ? UInt8(NFPROTO_IPV4) : UInt8(NFPROTO_IPV6)])]
     }
 
+    static func prefix(_ op: CmpOp, _ net: IPNetwork, source: Bool, family: NFFamily) -> [OpaquePointer] {
+        let v4 = net.family == .v4
+        var out = nfproto(net.family, family: family)
+        let offset: UInt32 = source ? (v4 ? 12 : 8) : (v4 ? 16 : 24)
+        out.append(payload(offset: offset, length: v4 ? 4 : 16))
+        if net.prefixLength < net.family.bits {
+            out.append(bitwise(mask: IPAddress(family: net.family, value: net.mask).bytes))
+        }
+        out.append(cmp(op, net.networkAddress.bytes))
+        return out
+    }
+
     /// ct state / ct status are host-order 32-bit values.
     static func hostU32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
 
@@ -326,13 +344,34 @@ enum RuleExpr {
         case .iifnameVmap(let set): return [meta(NFT_META_IIFNAME), lookup(set, verdictMap: true)]
         case .oifnameVmap(let set): return [meta(NFT_META_OIFNAME), lookup(set, verdictMap: true)]
         case .daddrPrefix(let op, let net):
-            let v4 = net.family == .v4
-            var out = nfproto(net.family, family: family)
-            out.append(payload(offset: v4 ? 16 : 24, length: v4 ? 4 : 16))
-            if net.prefixLength < net.family.bits {
-                out.append(bitwise(mask: IPAddress(family: net.family, value: net.mask).bytes))
+            return prefix(op, net, source: false, family: family)
+        case .saddrPrefix(let op, let net):
+            return prefix(op, net, source: true, family: family)
+        case .fibDaddrLocal:
+            return [make("fib") { e in
+                nftnl_expr_set_u32(e, attr(NFTNL_EXPR_FIB_DREG), reg1)
+                nftnl_expr_set_u32(e, attr(NFTNL_EXPR_FIB_RESULT), NFT_FIB_RESULT_ADDRTYPE.rawValue)
+                nftnl_expr_set_u32(e, attr(NFTNL_EXPR_FIB_FLAGS), UInt32(NFTA_FIB_F_DADDR.rawValue))
+            }, cmp(.eq, hostU32(UInt32(RTN_LOCAL)))]
+        case .iifOifIn(let set):
+            return [meta(NFT_META_IIFNAME, reg: reg32(0)), meta(NFT_META_OIFNAME, reg: reg32(4)), lookup(set, sreg: reg32(0))]
+        case .dnatMap(let f, let map, let withAddress):
+            let v4 = f == .v4
+            var out = nfproto(f, family: family)
+            var r = 0
+            if withAddress {
+                out.append(payload(offset: v4 ? 16 : 24, length: v4 ? 4 : 16, reg: reg32(0)))
+                r = v4 ? 1 : 4
             }
-            out.append(cmp(op, net.networkAddress.bytes))
+            out.append(meta(NFT_META_L4PROTO, reg: reg32(r)))
+            out.append(payload(offset: 2, length: 2, base: NFT_PAYLOAD_TRANSPORT_HEADER, reg: reg32(r + 1)))
+            out.append(lookup(map, sreg: reg32(0), dreg: reg32(0)))
+            out.append(make("nat") { e in
+                nftnl_expr_set_u32(e, attr(NFTNL_EXPR_NAT_TYPE), NFT_NAT_DNAT.rawValue)
+                nftnl_expr_set_u32(e, attr(NFTNL_EXPR_NAT_FAMILY), UInt32(v4 ? NFPROTO_IPV4 : NFPROTO_IPV6))
+                nftnl_expr_set_u32(e, attr(NFTNL_EXPR_NAT_REG_ADDR_MIN), reg32(0))
+                nftnl_expr_set_u32(e, attr(NFTNL_EXPR_NAT_REG_PROTO_MIN), reg32(v4 ? 1 : 4))
+            })
             return out
         case .saddrIn(let f, let set):
             var out = nfproto(f, family: family)

@@ -124,7 +124,9 @@ public final class Firewall {
         for (n, br) in networks { ops += try iptablesOps(NetworkPolicy(network: n, bridge: br), install: false) }
         let goneKeys = Set(networks.map { ifnameBytes($0.1) })
         let others = (try nf.elements(Plan.table, "bridges") ?? []).filter { !goneKeys.contains($0.key) }
-        if others.isEmpty { return ops + Plan.teardownAll() }
+        var published = false
+        for m in Plan.portmapMaps where !(try nf.elements(Plan.table, m) ?? []).isEmpty { published = true }
+        if others.isEmpty && !published { return ops + Plan.teardownAll() }
         for (n, br) in networks { ops += Plan.teardownNetwork(network: n, bridge: br) }
         return ops
     }

@@ -102,17 +102,25 @@ public struct SetSpec: Equatable, Sendable {
     public var name: String
     /// One type, or several for a concatenation.
     public var key: [NFType]
-    /// Set for maps (`verdict` for verdict maps).
-    public var data: NFType?
-    public init(_ table: TableRef, _ name: String, key: [NFType], data: NFType? = nil) {
+    /// Set for maps: one type, or a concatenation (`[.verdict]` for verdict maps).
+    public var data: [NFType]?
+    public init(_ table: TableRef, _ name: String, key: [NFType], data: [NFType]? = nil) {
         self.table = table; self.name = name; self.key = key; self.data = data
     }
 
     public var isMap: Bool { data != nil }
+    public var isVerdictMap: Bool { data == [.verdict] }
     /// Concatenated key length: each part padded to 4 bytes.
-    public var keyLength: UInt32 { key.reduce(0) { $0 + (($1.length + 3) & ~3) } }
+    public var keyLength: UInt32 { SetSpec.length(key) }
     /// nft encodes a concatenation's type as the parts' ids shifted 6 bits each.
-    public var keyTypeID: UInt32 { key.reduce(0) { ($0 << 6) | $1.id } }
+    public var keyTypeID: UInt32 { SetSpec.typeID(key) }
+    public var dataLength: UInt32 { SetSpec.length(data ?? []) }
+    public var dataTypeID: UInt32 { SetSpec.typeID(data ?? []) }
+
+    static func length(_ t: [NFType]) -> UInt32 {
+        t.count == 1 ? t[0].length : t.reduce(0) { $0 + (($1.length + 3) & ~3) }
+    }
+    static func typeID(_ t: [NFType]) -> UInt32 { t.reduce(0) { ($0 << 6) | $1.id } }
 }
 
 public enum Verdict: Equatable, Sendable, CustomStringConvertible {
@@ -188,6 +196,15 @@ public enum Statement: Equatable, Sendable, CustomStringConvertible {
     case ctStateEstablishedRelated
     /// `ct status dnat` / `ct status != dnat`
     case ctStatusDNAT(CmpOp)
+    /// `ip saddr [!=] prefix` / `ip6 saddr`
+    case saddrPrefix(CmpOp, IPNetwork)
+    /// `fib daddr type local`: the destination is one of the host's addresses.
+    case fibDaddrLocal
+    /// `iifname . oifname @set`
+    case iifOifIn(String)
+    /// `dnat ip to ip daddr . meta l4proto . th dport map @m` (`withAddress`), or
+    /// `dnat ip to meta l4proto . th dport map @m`; ip6 alike.
+    case dnatMap(IPFamily, String, withAddress: Bool)
     case counter
     case masquerade
     case verdict(Verdict)
@@ -204,6 +221,12 @@ public enum Statement: Equatable, Sendable, CustomStringConvertible {
         case .saddrIn(let f, let s): return "\(f == .v4 ? "ip" : "ip6") saddr @\(s)"
         case .ctStateEstablishedRelated: return "ct state established,related"
         case .ctStatusDNAT(let op): return "ct status \(op.text)dnat"
+        case .saddrPrefix(let op, let n): return "\(n.family == .v4 ? "ip" : "ip6") saddr \(op.text)\(n)"
+        case .fibDaddrLocal: return "fib daddr type local"
+        case .iifOifIn(let s): return "iifname . oifname @\(s)"
+        case .dnatMap(let f, let m, let withAddress):
+            let p = f == .v4 ? "ip" : "ip6"
+            return "dnat \(p) to \(withAddress ? "\(p) daddr . " : "")meta l4proto . th dport map @\(m)"
         case .counter: return "counter"
         case .masquerade: return "masquerade"
         case .verdict(let v): return v.description
@@ -262,7 +285,7 @@ public enum Operation: Equatable, Sendable, CustomStringConvertible {
         case .deleteChain(let t, let c): return "delete chain \(t) \(c)"
         case .addSet(let s):
             let key = s.key.map(\.name).joined(separator: " . ")
-            return "add \(s.isMap ? "map" : "set") \(s.table) \(s.name) { type \(key)\(s.data.map { " : \($0.name)" } ?? ""); }"
+            return "add \(s.isMap ? "map" : "set") \(s.table) \(s.name) { type \(key)\(s.data.map { " : " + $0.map(\.name).joined(separator: " . ") } ?? ""); }"
         case .deleteSet(let t, let s): return "delete set \(t) \(s)"
         case .addRule(let t, let r): return "add rule \(t) \(r.chain) \(r)"
         case .insertRule(let t, let r): return "insert rule \(t) \(r.chain) \(r)"

@@ -123,6 +123,10 @@ public final class Netfilter {
             nftnl_set_set_str(s, attr(NFTNL_SET_NAME), set)
             nftnl_set_elems_nlmsg_build_payload(nlh, s)
         }) else { return nil }
+        return parseElements(msgs)
+    }
+
+    func parseElements(_ msgs: [NetlinkMessage]) -> [ElementInfo] {
         var out: [ElementInfo] = []
         for m in msgs {
             let s = nftnl_set_alloc()!
@@ -150,6 +154,22 @@ public final class Netfilter {
             }
         }
         return out
+    }
+
+    /// One element of a set or map by its key (a single lookup, however big the set); nil if
+    /// absent (or the set does not exist).
+    public func element(_ t: TableRef, _ set: String, key: [UInt8]) throws -> ElementInfo? {
+        guard let msgs = try get(type: NFT_MSG_GETSETELEM, family: t.family, dump: false, operation: "get element of set \(t) \(set)", { nlh in
+            let s = nftnl_set_alloc()!
+            defer { nftnl_set_free(s) }
+            nftnl_set_set_str(s, attr(NFTNL_SET_TABLE), t.name)
+            nftnl_set_set_str(s, attr(NFTNL_SET_NAME), set)
+            let e = nftnl_set_elem_alloc()!
+            key.withUnsafeBytes { _ = nftnl_set_elem_set(e, attr(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
+            nftnl_set_elem_add(s, e)
+            nftnl_set_elems_nlmsg_build_payload(nlh, s)
+        }) else { return nil }
+        return parseElements(msgs).first
     }
 
     /// The rules of a chain (handle and comment); nil if the chain does not exist.

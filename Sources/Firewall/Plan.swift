@@ -97,11 +97,12 @@ public enum Plan {
         return [
             .addTable(t),
             .addSet(SetSpec(t, "bridges", key: [.ifname])),
-            .addSet(SetSpec(t, "from", key: [.ifname], data: .verdict)),
-            .addSet(SetSpec(t, "to", key: [.ifname], data: .verdict)),
-            .addSet(SetSpec(t, "masq", key: [.ifname], data: .verdict)),
+            .addSet(SetSpec(t, "from", key: [.ifname], data: [.verdict])),
+            .addSet(SetSpec(t, "to", key: [.ifname], data: [.verdict])),
+            .addSet(SetSpec(t, "masq", key: [.ifname], data: [.verdict])),
             .addChain(ChainSpec(t, "forward", base: BaseChainSpec(type: "filter", hook: .forward, priority: forwardPriority))),
             .addChain(ChainSpec(t, "postrouting", base: BaseChainSpec(type: "nat", hook: .postrouting, priority: srcnatPriority))),
+        ] + portmapBase() + [
             .addTable(b),
             .addSet(SetSpec(b, "icc_off", key: [.ifname])),
             .addChain(ChainSpec(b, "forward", base: BaseChainSpec(type: "filter", hook: .forward, priority: forwardPriority))),
@@ -116,7 +117,7 @@ public enum Plan {
             .addRule(table, Rule("forward", [.oifnameVmap("to")])),
             .addRule(table, Rule("postrouting", [.iifnameVmap("masq")])),
             .addRule(bridgeTable, Rule("forward", [.iifnameIn("icc_off", .eq), .verdict(.drop)])),
-        ]
+        ] + portmapBaseRules()
     }
 
     /// The network's rules, as they should be.
@@ -217,6 +218,11 @@ public enum Plan {
             .destroyElements(t, "to", [.ifname(br, verdict: .jump(to))]),
             .destroyElements(t, "masq", [.ifname(br, verdict: .jump(masq))]),
             .destroyElements(t, "bridges", [.ifname(br)]),
+            .addChain(ChainSpec(t, hairpinChain(n))),
+            .destroyElements(t, "hairpin", [.ifname(br, verdict: .jump(hairpinChain(n)))]),
+            .destroyElements(t, "localnet", [.ifname(br)]),
+            .destroyElements(t, "masqall", [.ifname(br)]),
+            .destroyChain(t, hairpinChain(n)),
             .destroyChain(t, from), .destroyChain(t, to), .destroyChain(t, masq),
             .destroySet(SetSpec(t, addrSet(n, .v4), key: [.ipv4])),
             .destroySet(SetSpec(t, addrSet(n, .v6), key: [.ipv6])),

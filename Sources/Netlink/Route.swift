@@ -113,3 +113,21 @@ extension NetlinkSocket {
         return out
     }
 }
+
+extension NetlinkSocket {
+    /// The route the kernel would use to reach `dst` (`ip route get`).
+    public func routeGet(_ dst: IPAddress) throws(NetlinkError) -> RouteInfo? {
+        let r = NetlinkRequest(type: RTM_GETROUTE, flags: 0, operation: "get route to \(dst)")
+        var m = rtmsg()
+        m.rtm_family = UInt8(dst.family.af)
+        m.rtm_dst_len = UInt8(dst.family.bits)
+        r.header(m)
+        r.putBytes(Int(RTA_DST.rawValue), dst.bytes)
+        guard let msg = try query(r).first(where: { $0.type == RTM_NEWROUTE }), let h = msg.header(rtmsg.self) else { return nil }
+        let a = msg.attributes(after: rtmsg.self)
+        return RouteInfo(dst: IPNetwork(address: dst, prefixLength: dst.family.bits)!,
+                         gateway: a.data(Int(RTA_GATEWAY.rawValue)).flatMap { IPAddress(bytes: $0) },
+                         outputIndex: a.i32(Int(RTA_OIF.rawValue)), table: a.u32(Int(RTA_TABLE.rawValue)),
+                         source: a.data(Int(RTA_PREFSRC.rawValue)).flatMap { IPAddress(bytes: $0) }, type: h.rtm_type)
+    }
+}

@@ -49,24 +49,24 @@ public final class NetlinkRequest {
     deinit { buf.deallocate() }
 
     /// Appends the fixed family header (ifinfomsg, ifaddrmsg, rtmsg, ...).
-    func header<T>(_ value: T) {
+    package func header<T>(_ value: T) {
         let p = mnl_nlmsg_put_extra_header(nlh, MemoryLayout<T>.stride)!
         p.storeBytes(of: value, as: T.self)
     }
 
-    func putU8(_ type: Int, _ v: UInt8) { mnl_attr_put_u8(nlh, Netlink.u16(type), v) }
-    func putU16(_ type: Int, _ v: UInt16) { mnl_attr_put_u16(nlh, Netlink.u16(type), v) }
-    func putU32(_ type: Int, _ v: UInt32) { mnl_attr_put_u32(nlh, Netlink.u16(type), v) }
-    func putI32(_ type: Int, _ v: Int32) { mnl_attr_put_u32(nlh, Netlink.u16(type), UInt32(bitPattern: v)) }
-    func putString(_ type: Int, _ s: String) { mnl_attr_put_strz(nlh, Netlink.u16(type), s) }
-    func putBytes(_ type: Int, _ b: [UInt8]) {
+    package func putU8(_ type: Int, _ v: UInt8) { mnl_attr_put_u8(nlh, Netlink.u16(type), v) }
+    package func putU16(_ type: Int, _ v: UInt16) { mnl_attr_put_u16(nlh, Netlink.u16(type), v) }
+    package func putU32(_ type: Int, _ v: UInt32) { mnl_attr_put_u32(nlh, Netlink.u16(type), v) }
+    package func putI32(_ type: Int, _ v: Int32) { mnl_attr_put_u32(nlh, Netlink.u16(type), UInt32(bitPattern: v)) }
+    package func putString(_ type: Int, _ s: String) { mnl_attr_put_strz(nlh, Netlink.u16(type), s) }
+    package func putBytes(_ type: Int, _ b: [UInt8]) {
         b.withUnsafeBytes { mnl_attr_put(nlh, Netlink.u16(type), b.count, $0.baseAddress) }
     }
-    func nest(_ type: Int) -> UnsafeMutablePointer<nlattr> { mnl_attr_nest_start(nlh, Netlink.u16(type)) }
-    func end(_ n: UnsafeMutablePointer<nlattr>) { mnl_attr_nest_end(nlh, n) }
+    package func nest(_ type: Int) -> UnsafeMutablePointer<nlattr> { mnl_attr_nest_start(nlh, Netlink.u16(type)) }
+    package func end(_ n: UnsafeMutablePointer<nlattr>) { mnl_attr_nest_end(nlh, n) }
 
     /// Raw append of a struct inside the current message (used for VETH_INFO_PEER's ifinfomsg).
-    func rawHeader<T>(_ value: T) {
+    package func rawHeader<T>(_ value: T) {
         let tail = mnl_nlmsg_get_payload_tail(nlh)!
         tail.storeBytes(of: value, as: T.self)
         nlh.pointee.nlmsg_len += Netlink.u32(MemoryLayout<T>.stride)
@@ -82,24 +82,24 @@ public struct NetlinkMessage {
     package var raw: [UInt8]
 
     /// The fixed header at the start of the payload.
-    func header<T>(_: T.Type) -> T? {
+    package func header<T>(_: T.Type) -> T? {
         guard payload.count >= MemoryLayout<T>.size else { return nil }
         return payload.withUnsafeBytes { $0.loadUnaligned(as: T.self) }
     }
 
     /// Attributes after a fixed header of `T`.
-    func attributes<T>(after _: T.Type) -> Attributes {
+    package func attributes<T>(after _: T.Type) -> Attributes {
         Attributes(payload, from: (MemoryLayout<T>.stride + 3) & ~3, to: payload.count)
     }
 }
 
 /// A sequence of netlink attributes (type → value slice) in a byte array.
 public struct Attributes {
-    let bytes: [UInt8]
+    package let bytes: [UInt8]
     /// (type without NLA_F_* flags, start, length) of each attribute.
-    var entries: [(UInt16, Int, Int)] = []
+    package var entries: [(UInt16, Int, Int)] = []
 
-    init(_ bytes: [UInt8], from: Int, to: Int) {
+    package init(_ bytes: [UInt8], from: Int, to: Int) {
         self.bytes = bytes
         var off = from
         while off + 4 <= to {
@@ -111,43 +111,43 @@ public struct Attributes {
         }
     }
 
-    func range(_ type: Int) -> (Int, Int)? {
+    package func range(_ type: Int) -> (Int, Int)? {
         for e in entries where e.0 == UInt16(type) { return (e.1, e.2) }
         return nil
     }
 
-    func has(_ type: Int) -> Bool { range(type) != nil }
+    package func has(_ type: Int) -> Bool { range(type) != nil }
 
-    func data(_ type: Int) -> [UInt8]? {
+    package func data(_ type: Int) -> [UInt8]? {
         guard let (s, l) = range(type) else { return nil }
         return Array(bytes[s..<s + l])
     }
 
-    func u8(_ type: Int) -> UInt8? {
+    package func u8(_ type: Int) -> UInt8? {
         guard let (s, l) = range(type), l >= 1 else { return nil }
         return bytes[s]
     }
 
-    func u16(_ type: Int) -> UInt16? {
+    package func u16(_ type: Int) -> UInt16? {
         guard let (s, l) = range(type), l >= 2 else { return nil }
         return UInt16(bytes[s]) | UInt16(bytes[s + 1]) << 8
     }
 
-    func u32(_ type: Int) -> UInt32? {
+    package func u32(_ type: Int) -> UInt32? {
         guard let (s, l) = range(type), l >= 4 else { return nil }
         return UInt32(bytes[s]) | UInt32(bytes[s + 1]) << 8 | UInt32(bytes[s + 2]) << 16 | UInt32(bytes[s + 3]) << 24
     }
 
-    func i32(_ type: Int) -> Int32? { u32(type).map { Int32(bitPattern: $0) } }
+    package func i32(_ type: Int) -> Int32? { u32(type).map { Int32(bitPattern: $0) } }
 
-    func string(_ type: Int) -> String? {
+    package func string(_ type: Int) -> String? {
         guard let (s, l) = range(type) else { return nil }
         var e = s
         while e < s + l && bytes[e] != 0 { e += 1 }
         return String(decoding: bytes[s..<e], as: UTF8.self)
     }
 
-    func nested(_ type: Int) -> Attributes? {
+    package func nested(_ type: Int) -> Attributes? {
         guard let (s, l) = range(type) else { return nil }
         return Attributes(bytes, from: s, to: s + l)
     }
@@ -210,7 +210,7 @@ public final class NetlinkSocket {
     }
 
     /// Sends a request that expects only an acknowledgement.
-    func execute(_ req: NetlinkRequest) throws(NetlinkError) {
+    package func execute(_ req: NetlinkRequest) throws(NetlinkError) {
         req.nlh.pointee.nlmsg_flags |= u16(NLM_F_ACK)
         let s = try sendRaw(req)
         _ = try receive(seq: s, operation: req.operation)

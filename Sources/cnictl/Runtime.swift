@@ -102,11 +102,19 @@ struct Runtime {
     mutating func add(_ list: Conflist, _ rt: Attachment) throws -> JSON {
         try validate(list, rt)
         var result: JSON? = nil
-        for p in list.plugins {
+        for (i, p) in list.plugins.enumerated() {
             let type = p["type"]!.stringValue!
-            let r = try exec(type, .add, config: pluginConfig(p, list: list, prevResult: result, rt: rt), rt: rt)
-            // Keep the result in the list's version (plugins answer in it).
-            result = r
+            do {
+                result = try exec(type, .add, config: pluginConfig(p, list: list, prevResult: result, rt: rt), rt: rt)
+            } catch {
+                // As runtimes do after a failed ADD: DEL what the earlier plugins did (in
+                // reverse), so that a failed ADD leaves nothing behind. The ADD's error is
+                // what is reported.
+                for q in list.plugins[...i].reversed() {
+                    _ = try? exec(q["type"]!.stringValue!, .del, config: pluginConfig(q, list: list, prevResult: result, rt: rt), rt: rt)
+                }
+                throw error
+            }
         }
         guard let final = result else { throw CNIError(.internal, "no result") }
         try cacheAdd(final, list, rt)
