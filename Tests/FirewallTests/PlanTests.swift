@@ -33,6 +33,15 @@ import Testing
             "add rule inet swiftcni forward oifname vmap @to",
             "add rule inet swiftcni postrouting iifname vmap @masq",
             "add rule bridge swiftcni forward iifname @icc_off drop",
+            "add rule inet swiftcni prerouting fib daddr type local jump portmap",
+            "add rule inet swiftcni output fib daddr type local jump portmap",
+            "add rule inet swiftcni portmap dnat ip to ip daddr . meta l4proto . th dport map @pm4",
+            "add rule inet swiftcni portmap dnat ip to meta l4proto . th dport map @pm4any",
+            "add rule inet swiftcni portmap dnat ip6 to ip6 daddr . meta l4proto . th dport map @pm6",
+            "add rule inet swiftcni portmap dnat ip6 to meta l4proto . th dport map @pm6any",
+            "add rule inet swiftcni postrouting ct status dnat oifname vmap @hairpin",
+            "add rule inet swiftcni postrouting ct status dnat oifname @localnet ip saddr 127.0.0.0/8 masquerade",
+            "add rule inet swiftcni postrouting ct status dnat oifname @masqall masquerade",
         ])
         let base = text(Plan.base())
         #expect(base.contains("add chain inet swiftcni forward { type filter hook forward priority -10; policy accept; }"))
@@ -107,6 +116,49 @@ import Testing
         // Map entries go before the chains they jump to.
         #expect(t.firstIndex { $0.hasPrefix("destroy element inet swiftcni from") }! < t.firstIndex { $0.hasPrefix("destroy chain") }!)
         #expect(text(Plan.teardownAll()) == ["destroy table inet swiftcni", "destroy table bridge swiftcni"])
+    }
+
+    @Test func publishedPorts() {
+        let a = AttachmentID(network: "w", containerID: "c1", ifname: "eth0")
+        let ports = [
+            PublishedPort(hostIP: nil, family: .v4, hostPort: 8080, proto: .tcp, container: IPAddress("10.0.0.2")!, containerPort: 80),
+            PublishedPort(hostIP: IPAddress("192.0.2.1"), family: .v4, hostPort: 53, proto: .udp, container: IPAddress("10.0.0.2")!, containerPort: 53),
+            PublishedPort(hostIP: nil, family: .v6, hostPort: 8080, proto: .sctp, container: IPAddress("fd00::2")!, containerPort: 80),
+        ]
+        #expect(text(Plan.publish(ports, a, mapNetwork: nil)) == [
+            "add element inet swiftcni pm4any { tcp . 8080 comment \"w/c1/eth0\" }",
+            "add element inet swiftcni pm4 { 192.0.2.1 . udp . 53 comment \"w/c1/eth0\" }",
+            "add element inet swiftcni pm6any { sctp . 8080 comment \"w/c1/eth0\" }",
+        ])
+        #expect(ports[0].key == [6, 0, 0, 0, 0x1F, 0x90, 0, 0])
+        #expect(ports[0].data == [10, 0, 0, 2, 0, 80, 0, 0])
+        #expect(ports[1].key.count == 12)
+        #expect(ports[2].data.count == 20)
+        #expect(ports[0].binding == "tcp 0.0.0.0:8080")
+        #expect(ports[2].binding == "sctp [::]:8080")
+        #expect(ports[1].map(network: "w") == Plan.name("w", "pm4"))
+        // Conditions make a network's own maps, matched before the shared ones.
+        let p = PortmapPolicy(network: "w", bridge: "br", conditions4: [.saddrPrefix(.neq, IPNetwork("192.0.2.2/32")!)])
+        let cond = text(Plan.portmapConditional(p))
+        #expect(cond.contains("insert rule inet swiftcni portmap ip saddr != 192.0.2.2/32 dnat ip to meta l4proto . th dport map @\(Plan.name("w", "pm4any")) comment \"portmap:w\""))
+    }
+
+    @Test(arguments: [
+        (["!", "-s", "192.0.2.2"], "ip saddr != 192.0.2.2/32"),
+        (["-d 10.0.0.0/8"], "ip daddr 10.0.0.0/8"),
+        (["-i", "eth0"], "iifname \"eth0\""),
+        (["ip daddr != 192.0.2.0/24"], "ip daddr != 192.0.2.0/24"),
+        (["iifname", "!=", "\"lo\""], "iifname != \"lo\""),
+    ])
+    func conditions(_ tokens: [String], _ rendered: String) throws {
+        let st = try PortmapConditions.parse(tokens, family: .v4, key: "conditionsV4")
+        #expect(st.map(\.description).joined(separator: " ") == rendered)
+    }
+
+    @Test func badConditions() {
+        #expect(throws: CNIError.self) { try PortmapConditions.parse(["-m", "comment"], family: .v4, key: "k") }
+        #expect(throws: CNIError.self) { try PortmapConditions.parse(["-s", "fd00::1"], family: .v4, key: "k") }
+        #expect(throws: CNIError.self) { try PortmapConditions.parse(["-s"], family: .v4, key: "k") }
     }
 
     @Test func iptablesIntegrationIsNarrow() {

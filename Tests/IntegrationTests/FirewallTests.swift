@@ -272,12 +272,16 @@ struct KilledMidAdd {
             let before = lab.ruleset(lab.host)
             let cfg = bridgeConfig(lab, name: "k", bridge: lab.bridgeName("k"), extra: #","ipMasq":true,"icc":false"#,
                                    subnets: ["10.176.0.0/24", "fd76::/64"])
-            // A whole ADD of this (debug) build takes this long: kill somewhere inside it.
+            // A whole ADD of this (debug) build takes at least this long: kill inside it.
             let warm = try lab.container("warm")
-            let t0 = Date()
-            #expect(lab.plugin("bridge", "ADD", config: cfg, containerID: "warm", netns: warm).status == 0)
-            let full = max(Date().timeIntervalSince(t0), 0.005)
-            #expect(lab.plugin("bridge", "DEL", config: cfg, containerID: "warm", netns: warm).status == 0)
+            var fastest = Double.infinity
+            for _ in 0..<3 {
+                let t0 = Date()
+                #expect(lab.plugin("bridge", "ADD", config: cfg, containerID: "warm", netns: warm).status == 0)
+                fastest = min(fastest, Date().timeIntervalSince(t0))
+                #expect(lab.plugin("bridge", "DEL", config: cfg, containerID: "warm", netns: warm).status == 0)
+            }
+            let full = max(fastest * 0.8, 0.003)
             var killed = 0
             for i in 0..<20 {
                 let c = try lab.container("k\(i)")

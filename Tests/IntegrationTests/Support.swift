@@ -173,30 +173,39 @@ final class Lab: @unchecked Sendable {
         return out
     }
 
-    /// Opens a TCP connection from namespace `from` to `to`:`port`, where a one-shot server
-    /// in namespace `serverNS` listens; returns the peer address the server saw, or nil if no
-    /// connection was made (within ~2 s). Python, never a name lookup.
-    func tcpPeer(from: String, to: String, port: Int, serverNS: String) -> String? {
+    /// Opens a TCP connection (or sends a UDP datagram) from namespace `from` to
+    /// `to`:`port`, where a one-shot server in namespace `serverNS` listens on
+    /// `serverPort` (default: `port`); returns the peer address the server saw, or nil if
+    /// nothing arrived (within ~2 s). Python, never a name lookup.
+    func peer(_ proto: String = "tcp", from: String, to: String, port: Int, serverNS: String, serverPort: Int? = nil,
+              sourcePort: Int? = nil) -> String? {
         let server = """
             import socket, sys
-            fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
-            s = socket.socket(fam, socket.SOCK_STREAM)
+            fam = socket.AF_INET6 if sys.argv[4] == '6' else socket.AF_INET
+            udp = sys.argv[5] == 'udp'
+            s = socket.socket(fam, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((sys.argv[1], int(sys.argv[2])))
-            s.listen(1)
+            if not udp: s.listen(1)
             s.settimeout(4)
             open(sys.argv[3], 'w').close()
             try:
-                c, a = s.accept()
+                if udp:
+                    d, a = s.recvfrom(100)
+                    s.sendto(b'ok', a)
+                else:
+                    c, a = s.accept()
+                    c.close()
                 print(a[0], flush=True)
-                c.close()
             except socket.timeout:
                 print('none', flush=True)
             """
         let ready = root + "/ready-\(port)-\(UInt32.random(in: 0...UInt32.max))"
+        let six = to.contains(":")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ipCommand)
-        p.arguments = ["netns", "exec", serverNS, "python3", "-c", server, to.contains(":") ? "::" : "0.0.0.0", "\(port)", ready]
+        p.arguments = ["netns", "exec", serverNS, "python3", "-c", server, six ? "::" : "0.0.0.0", "\(serverPort ?? port)", ready,
+                       six ? "6" : "4", proto]
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
@@ -204,17 +213,28 @@ final class Lab: @unchecked Sendable {
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
         let client = """
             import socket, sys
+            fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
             try:
-                socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
+                if sys.argv[3] == 'udp':
+                    s = socket.socket(fam, socket.SOCK_DGRAM)
+                    if sys.argv[4] != '0': s.bind(('', int(sys.argv[4])))
+                    s.settimeout(2)
+                    s.sendto(b'x', (sys.argv[1], int(sys.argv[2])))
+                    s.recv(10)
+                else:
+                    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
             except OSError:
                 pass
             """
-        run([ipCommand, "netns", "exec", from, "python3", "-c", client, to, "\(port)"])
-        // The server gives up after 4 s if nothing came.
+        run([ipCommand, "netns", "exec", from, "python3", "-c", client, to, "\(port)", proto, "\(sourcePort ?? 0)"])
         let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         let peer = out.trimmingCharacters(in: .whitespacesAndNewlines)
         return peer == "none" || peer.isEmpty ? nil : peer.replacingOccurrences(of: "::ffff:", with: "")
+    }
+
+    func tcpPeer(from: String, to: String, port: Int, serverNS: String) -> String? {
+        peer("tcp", from: from, to: to, port: port, serverNS: serverNS)
     }
 
     /// The namespace's whole nftables ruleset as `nft` prints it (tests compare before/after
