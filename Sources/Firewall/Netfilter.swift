@@ -11,6 +11,8 @@ import Netlink
 /// A set element as read back from the kernel.
 public struct ElementInfo: Sendable {
     public var key: [UInt8]
+    /// A map element's value (not for verdict maps: see `chain`).
+    public var data: [UInt8]?
     public var comment: String?
     public var chain: String?
 }
@@ -141,6 +143,10 @@ public final class Netfilter {
                 if let p = nftnl_set_elem_get(el, attr(NFTNL_SET_ELEM_KEY), &len) {
                     key = Array(UnsafeRawBufferPointer(start: p, count: Int(len)))
                 }
+                var data: [UInt8]?
+                if nftnl_set_elem_is_set(el, attr(NFTNL_SET_ELEM_DATA)), let p = nftnl_set_elem_get(el, attr(NFTNL_SET_ELEM_DATA), &len) {
+                    data = Array(UnsafeRawBufferPointer(start: p, count: Int(len)))
+                }
                 var comment: String?
                 if let p = nftnl_set_elem_get(el, attr(NFTNL_SET_ELEM_USERDATA), &len) {
                     comment = Comment.decode(UnsafeRawBufferPointer(start: p, count: Int(len)), type: UInt8(attr(NFTNL_UDATA_SET_ELEM_COMMENT)))
@@ -149,7 +155,7 @@ public final class Netfilter {
                 if nftnl_set_elem_is_set(el, attr(NFTNL_SET_ELEM_CHAIN)) {
                     chain = String(cString: nftnl_set_elem_get_str(el, attr(NFTNL_SET_ELEM_CHAIN)))
                 }
-                out.append(ElementInfo(key: key, comment: comment, chain: chain))
+                out.append(ElementInfo(key: key, data: data, comment: comment, chain: chain))
                 e = nftnl_set_elems_iter_next(it)
             }
         }

@@ -196,7 +196,8 @@ extension Firewall {
                 return pick(id)
             }
             if !mine.isEmpty {
-                ops.append(.destroyElements(Plan.table, m, mine.map { Element(key: $0.key, keyText: "…") }))
+                // A map element is re-added (the first half of a destroy) only with its value.
+                ops.append(.destroyElements(Plan.table, m, mine.map { Element(key: $0.key, keyText: "…", data: $0.data) }))
             }
         }
         return ops

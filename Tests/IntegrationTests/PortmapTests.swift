@@ -180,6 +180,29 @@ struct PublishedPorts {
         }
     }
 
+    /// The records under the run dir lost (a reboot, or a cleanup process started with another
+    /// environment, as Podman's conmon exit command is): DEL finds the elements by their owner
+    /// comment and removes them, map values included.
+    @Test func delWithoutRecordFindsElementsByOwner() throws {
+        try withLab { lab in
+            let w = try Published(lab)
+            let before = lab.ruleset(lab.host)
+            try w.network("dr")
+            let (c1, _) = try w.run("dr", "c1", [(8080, 80, "tcp", nil), (5353, 53, "udp", "192.0.2.1")])
+            let (c2, _) = try w.run("dr", "c2", [(8081, 81, "tcp", nil)])
+            let id1 = "cnictl-" + stableHashForTest(lab.path(c1))
+            let record = lab.runDir + "/portmap/dr/\(id1):eth0"
+            #expect(FileManager.default.fileExists(atPath: record))
+            try FileManager.default.removeItem(atPath: record)
+            #expect(lab.cnictl(["del", "dr", c1]).status == 0)
+            let rs = lab.ruleset(lab.host)
+            #expect(!rs.contains("8080") && !rs.contains("5353"), "\(rs)")
+            #expect(rs.contains("8081"))
+            #expect(lab.cnictl(["del", "dr", c2]).status == 0)
+            #expect(lab.ruleset(lab.host) == before)
+        }
+    }
+
     @Test func checkAndGC() throws {
         try withLab { lab in
             let w = try Published(lab)
