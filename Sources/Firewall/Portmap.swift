@@ -168,12 +168,14 @@ extension Plan {
         let c = "portmap:\(p.network)"
         if p.snat {
             let hp = hairpinChain(p.network)
-            ops += [
-                .addSet(SetSpec(t, addrSet(p.network, .v4), key: [.ipv4])),
-                .addSet(SetSpec(t, addrSet(p.network, .v6), key: [.ipv6])),
-                .addChain(ChainSpec(t, hp)),
-            ]
+            // Only when missing: re-adding an existing chain is an update transaction, which
+            // makes the commit (and the socket's close) wait for an RCU grace period.
             if fresh {
+                ops += [
+                    .addSet(SetSpec(t, addrSet(p.network, .v4), key: [.ipv4])),
+                    .addSet(SetSpec(t, addrSet(p.network, .v6), key: [.ipv6])),
+                    .addChain(ChainSpec(t, hp)),
+                ]
                 ops.append(.addRule(t, Rule(hp, [.saddrIn(.v4, addrSet(p.network, .v4)), .masquerade])))
                 ops.append(.addRule(t, Rule(hp, [.saddrIn(.v6, addrSet(p.network, .v6)), .masquerade])))
             }

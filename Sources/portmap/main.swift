@@ -122,11 +122,13 @@ struct Portmap: CNIPlugin {
         let ports = try resolve(cfg, containers: containers, hostAddresses: hostAddresses)
         if ports.isEmpty { return prev }
         let br = try bridge(host, containers)
+        PhaseTrace.mark("host")
         let policy = PortmapPolicy(network: req.name, bridge: br, snat: cfg.snat, masqAll: cfg.masqAll,
                                    conditions4: cfg.conditions4, conditions6: cfg.conditions6)
         let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
         let fw = try Firewall()
         try fw.publish(policy, me, ports: ports, hostAddresses: hostAddresses, records: PublishedRecords())
+        PhaseTrace.mark("firewall")
         if cfg.snat, let br {
             // Connections to 127.0.0.1 reach the container only if the bridge routes
             // loopback sources.
@@ -143,6 +145,7 @@ struct Portmap: CNIPlugin {
                 }
             }
         }
+        PhaseTrace.mark("host settings")
         for p in ports where p.proto == .udp {
             try? Conntrack.flush(proto: .udp, port: p.hostPort, address: p.hostIP, family: p.family)
         }

@@ -51,7 +51,7 @@ class Bench:
         global OURS
         OURS = os.path.join(self.tmp, "bin")
         os.makedirs(OURS)
-        for p in ["bridge", "host-local", "loopback"]:
+        for p in ["bridge", "host-local", "loopback", "portmap"]:
             subprocess.run(["install", "-s", "-m", "0755", os.path.join(BUILD, p), os.path.join(OURS, p)], check=True)
         self.netns(self.host)
         sh("ip -n %s link set lo up" % self.host)
@@ -140,6 +140,56 @@ class Bench:
             results[target] = (t, fw)
         return results
 
+    def portmap_scale(self, levels=(10, 100, 1000), samples=15):
+        """portmap ADD of a container publishing 2 ports on a host where `level` containers
+        already publish 2 each, ours and the reference alternating. Each side has its own host
+        namespace with a bridge (the portmap plugin does not enter the container, so the
+        containers are prevResults with distinct addresses on the bridge's subnet)."""
+        hosts = {}
+        for who in ["ours", "ref"]:
+            h = self.netns("%s-pm%s" % (self.tag, who))
+            sh("ip -n %s link set lo up" % h)
+            sh("ip -n %s link add pmbr type bridge && ip -n %s addr add 10.80.0.1/16 dev pmbr && "
+               "ip -n %s link set pmbr up" % (h, h, h))
+            hosts[who] = h
+        paths = {"ours": os.path.join(OURS, "portmap"), "ref": os.path.join(REF, "portmap")}
+
+        def conf(i):
+            prev = {"cniVersion": "1.0.0",
+                    "interfaces": [{"name": "pmbr"}, {"name": "eth0", "sandbox": "/run/netns/pm%d" % i}],
+                    "ips": [{"address": "10.80.%d.%d/16" % (1 + i // 250, 1 + i % 250), "gateway": "10.80.0.1",
+                             "interface": 1}]}
+            return json.dumps({"cniVersion": "1.0.0", "name": "pmbench", "type": "portmap",
+                               "runtimeConfig": {"portMappings": [
+                                   {"hostPort": 20000 + 2 * i, "containerPort": 80, "protocol": "tcp"},
+                                   {"hostPort": 20001 + 2 * i, "containerPort": 443, "protocol": "tcp"}]},
+                               "prevResult": prev})
+
+        def add(who, i):
+            env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "pm%d" % i, "CNI_NETNS": "/run/netns/" + hosts[who],
+                   "CNI_IFNAME": "eth0", "CNI_PATH": os.path.dirname(paths[who])}
+            saved = self.host
+            self.host = hosts[who]
+            try:
+                return self.run(paths[who], conf(i), env)
+            finally:
+                self.host = saved
+
+        results = {}
+        have = 0
+        for level in levels:
+            while have < level:
+                for who in ["ours", "ref"]:
+                    add(who, have)
+                have += 1
+            t = {"ours": [], "ref": []}
+            for _ in range(samples):
+                for who in ["ours", "ref"]:
+                    t[who].append(add(who, have))
+                have += 1
+            results[level] = t
+        return results
+
     def add_del(self, count, label, extra=None, n=0):
         """ADD then DEL of `count` containers on one network, ours and reference alternating."""
         confs = {"ours": self.bridge_conf("ours", n, extra), "ref": self.bridge_conf("ref", n + 1, extra)}
@@ -176,26 +226,34 @@ def main():
     ap.add_argument("--version-runs", type=int, default=200)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--scale", type=int, default=500, help="attachments for the flatness measurement (0: skip)")
+    ap.add_argument("--portmap", default="10,100,1000",
+                    help="published containers already present for the portmap measurement ('': skip)")
+    ap.add_argument("--only-portmap", action="store_true", help="run only the portmap measurement")
     args = ap.parse_args()
     if os.getuid() != 0:
         sys.exit("bench.py: run as root (it creates network namespaces)")
     b = Bench(args)
     try:
         b.setup()
-        rows = b.version(args.version_runs)
-        adds, dels = b.add_del(args.containers, "plain")
-        rows.append(("ADD bridge+host-local (%d containers)" % args.containers, adds["ours"], adds["ref"], 0.6))
-        rows.append(("DEL bridge+host-local (%d containers)" % args.containers, dels["ours"], dels["ref"], 1.0))
-        adds, dels = b.add_del(args.containers, "masq", {"ipMasq": True}, n=2)
-        rows.append(("ADD bridge+host-local ipMasq (%d containers)" % args.containers, adds["ours"], adds["ref"], 0.3))
-        rows.append(("DEL bridge+host-local ipMasq (%d containers)" % args.containers, dels["ours"], dels["ref"], 1.0))
-        flat = None
-        if args.scale:
-            flat = b.scale(10, args.scale)
+        rows, flat, pm = [], None, None
+        if not args.only_portmap:
+            rows = b.version(args.version_runs)
+            adds, dels = b.add_del(args.containers, "plain")
+            rows.append(("ADD bridge+host-local (%d containers)" % args.containers, adds["ours"], adds["ref"], 0.6))
+            rows.append(("DEL bridge+host-local (%d containers)" % args.containers, dels["ours"], dels["ref"], 1.0))
+            adds, dels = b.add_del(args.containers, "masq", {"ipMasq": True}, n=2)
+            rows.append(("ADD bridge+host-local ipMasq (%d containers)" % args.containers, adds["ours"], adds["ref"], 0.3))
+            rows.append(("DEL bridge+host-local ipMasq (%d containers)" % args.containers, dels["ours"], dels["ref"], 1.0))
+            if args.scale:
+                flat = b.scale(10, args.scale)
+        levels = [int(x) for x in args.portmap.split(",") if x]
+        if levels:
+            pm = b.portmap_scale(levels)
         print()
         print("swiftcni vs Go reference plugins (%s), one run, medians; kernel %s" % (REF, os.uname().release))
-        print()
-        table(rows)
+        if rows:
+            print()
+            table(rows)
         if flat:
             s, l = sorted(flat)
             print()
@@ -207,6 +265,18 @@ def main():
             rf = statistics.median(flat[l][1]) / statistics.median(flat[s][1])
             print("| ratio %d/%d (target ≤ 1.20) | %.2f %s | %.2f %s |" % (l, s, ra, "met" if ra <= 1.2 else "NOT met",
                                                                        rf, "met" if rf <= 1.2 else "NOT met"))
+        if pm:
+            lv = sorted(pm)
+            print()
+            print("| portmap ADD, 2 ports, with … containers already publishing 2 | swiftcni median (ms) | reference median (ms) | ratio |")
+            print("|---|---:|---:|---:|")
+            for k in lv:
+                mo, mr = statistics.median(pm[k]["ours"]), statistics.median(pm[k]["ref"])
+                print("| %d | %s | %s | %.2f |" % (k, ms(mo), ms(mr), mo / mr))
+            flat_r = statistics.median(pm[lv[-1]]["ours"]) / statistics.median(pm[lv[0]]["ours"])
+            big = statistics.median(pm[lv[-1]]["ours"]) / statistics.median(pm[lv[-1]]["ref"])
+            print("| swiftcni %d vs %d (target ≤ 1.20) | %.2f %s | ours/ref at %d (target ≤ 0.25) | %.2f %s |" % (
+                lv[-1], lv[0], flat_r, "met" if flat_r <= 1.2 else "NOT met", lv[-1], big, "met" if big <= 0.25 else "NOT met"))
     finally:
         b.cleanup()
 
