@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The swiftcni demo: installs what it needs, builds, and shows a bridge network with two
-# "containers" (network namespaces) talking to each other, step by step, with the commands
-# a user would type.
+# "containers" (network namespaces) talking to each other and a third publishing a port
+# (docker run -p), step by step, with the commands a user would type.
 #
 #   scripts/demo.sh            everything inside a throwaway "host" network namespace
 #   scripts/demo.sh --on-host  on this machine's own network namespace (creates a bridge here)
@@ -26,6 +26,7 @@ WORK=$(mktemp -d /tmp/swiftcni-demo-XXXXXX)
 HOST=swiftcni-demo-$$
 C1=demo-c1-$$
 C2=demo-c2-$$
+C3=demo-c3-$$
 export PATH=$BIN:$PATH
 export NETCONFPATH=$WORK/net.d
 export CNI_PATH=$BIN
@@ -34,7 +35,8 @@ export CNI_CACHE_DIR=$WORK/cache
 
 cleanup() {
   set +e
-  for c in "$C1" "$C2"; do
+  for c in "$C1" "$C2" "$C3"; do
+    [[ -e /run/netns/$c ]] && ip netns pids "$c" | xargs -r kill 2>/dev/null
     [[ -e /run/netns/$c ]] && in_host cnictl del demo-net "$c" >/dev/null 2>&1
     ip netns del "$c" 2>/dev/null
   done
@@ -78,13 +80,18 @@ cat > "$NETCONFPATH/10-demo-net.conflist" <<EOF
         "dataDir": "$WORK/ipam",
         "ranges": [[{"subnet": "10.88.0.0/24"}], [{"subnet": "fd88::/64"}]]
       }
+    },
+    {
+      "type": "portmap",
+      "capabilities": {"portMappings": true}
     }
   ]
 }
 EOF
 
 say "swiftcni's plugins are plain CNI plugins; cnictl runs them like a container runtime does."
-say "The network: a bridge (demo0) with IPv4 and IPv6 addresses from host-local."
+say "The network: a bridge (demo0) with IPv4 and IPv6 addresses from host-local, and portmap"
+say "for published ports."
 step "export NETCONFPATH=$NETCONFPATH CNI_PATH=$CNI_PATH CNI_CACHE_DIR=$CNI_CACHE_DIR"
 step "cat \$NETCONFPATH/10-demo-net.conflist"
 
@@ -109,6 +116,22 @@ say "CNI CHECK verifies interface, addresses and routes against the cached resul
 step "cnictl check demo-net $C1 && echo 'check: ok'"
 step "ip netns exec $C1 ip addr del 10.88.0.2/24 dev eth0"
 step "cnictl check demo-net $C1 || echo '(check failed, as it should)'"
+
+say "A third container publishes its port 80 on the host's port 8080 (docker run -p 8080:80)."
+mkdir -p "$WORK/www" && echo "hello from $C3" > "$WORK/www/index.html"
+step "cnictl netns add $C3"
+step "cnictl add demo-net $C3 --cap '{\"portMappings\":[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\"}]}' > /dev/null"
+step "ip netns exec $C3 python3 -m http.server 80 --bind 10.88.0.4 --directory $WORK/www >/dev/null 2>&1 &"
+# Wait until the server listens (by address; nothing here resolves names).
+for _ in $(seq 1 50); do ip netns exec "$C3" ss -tln | grep -q ':80 ' && break; sleep 0.1; done
+say "The host reaches it on its own addresses, 127.0.0.1 included; so does another container."
+step "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -n -N -w 3 127.0.0.1 8080 | tail -1"
+step "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -n -N -w 3 10.88.0.1 8080 | tail -1"
+step "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | ip netns exec $C2 nc -n -N -w 3 10.88.0.1 8080 | tail -1"
+say "The mapping is one element of an nftables map keyed by (protocol, port):"
+step "nft list map inet swiftcni pm4any"
+step "ip netns pids $C3 | xargs kill; cnictl del demo-net $C3 && cnictl netns del $C3"
+step "nft list map inet swiftcni pm4any 2>&1 | head -1"
 
 say "The allocations live in host-local's reference format (one file per address)."
 step "ls $WORK/ipam/demo-net"

@@ -28,10 +28,12 @@ struct Demo {
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
         #expect(r.out.contains("2 packets transmitted, 2 received"))
         #expect(r.out.contains("check: ok"))
+        #expect(r.out.components(separatedBy: "hello from demo-c3-").count == 4, "published port answered 3 times")
+        #expect(run(["/usr/bin/pgrep", "-f", "swiftcni-demo-.*/www"]).status == 1, "the demo's web server is gone")
         #expect(r.out.contains("address 10.88.0.2/24 is missing from interface eth0 in the container [code 105]") || r.err.contains("[code 105]"))
-        // Its namespaces (swiftcni-demo-<pid>, demo-c1-<pid>, demo-c2-<pid>) are gone.
+        // Its namespaces (swiftcni-demo-<pid>, demo-c1/2/3-<pid>) are gone.
         let left = run([ipCommand, "netns", "list"]).out.split(separator: "\n").filter {
-            $0.hasPrefix("swiftcni-demo-") || $0.hasPrefix("demo-c1-") || $0.hasPrefix("demo-c2-")
+            $0.hasPrefix("swiftcni-demo-") || $0.hasPrefix("demo-c")
         }
         #expect(left.isEmpty, "\(left)")
     }
@@ -44,7 +46,7 @@ struct ExampleNetworks {
         return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".conflist") }.sorted()
     }()
 
-    @Test func thereAreExamples() { #expect(ExampleNetworks.files.count >= 4) }
+    @Test func thereAreExamples() { #expect(ExampleNetworks.files.count >= 6) }
 
     /// Every example conflist works as shipped (state redirected into the lab).
     @Test(arguments: files)
@@ -71,6 +73,20 @@ struct ExampleNetworks {
             let other = try CNIResult(json: JSON.parse(second.out))
             #expect(lab.ping(c1, other.ips[0].address.address.description))
             #expect(r.routes.contains { $0.dst.prefixLength == 0 })
+            // A published port: refused on the networks bound to an address this host lacks
+            // (Docker: "cannot assign requested address"), published elsewhere.
+            let c3 = try lab.container("c3")
+            let binding = plugins.last?.objectValue?["hostBindingIPv4"]?.stringValue
+            let p = lab.cnictl(["add", name, c3, "--cap", #"{"portMappings":[{"hostPort":8081,"containerPort":80,"protocol":"tcp"}]}"#])
+            if let binding {
+                #expect(p.status == 1)
+                #expect(p.err.contains("cannot assign requested address \(binding)"), "\(p.err)")
+                #expect(!lab.ruleset(lab.host).contains("8081"))
+            } else {
+                #expect(p.status == 0, "\(p.err)")
+                #expect(lab.ruleset(lab.host).contains("8081"))
+                #expect(lab.cnictl(["del", name, c3]).status == 0)
+            }
             for c in [c1, c2] { #expect(lab.cnictl(["del", name, c]).status == 0) }
             #expect(lab.cnictl(["del", name, c2, "--ifname", "eth1"]).status == 0)
             #expect(lab.allocations(name).isEmpty)
