@@ -12,10 +12,14 @@ let package = Package(
         .executable(name: "host-local", targets: ["host-local"]),
         .executable(name: "loopback", targets: ["loopback"]),
         .executable(name: "portmap", targets: ["portmap"]),
+        .executable(name: "dns-alias", targets: ["dns-alias"]),
+        .executable(name: "swiftcni-dns", targets: ["swiftcni-dns"]),
         .executable(name: "cnictl", targets: ["cnictl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries (apt: libmnl-dev, libnftnl-dev).
@@ -32,12 +36,26 @@ let package = Package(
         .target(name: "Firewall", dependencies: ["CNI", "Netlink", "CNftnl", "CMnl"]),
         // Address ranges, allocator, stores, the host-local IPAM logic.
         .target(name: "IPAM", dependencies: ["CNI"]),
+        // DNS: wire codec, record store and lookup (pure), state files, control client.
+        .target(name: "DNS", dependencies: ["CNI"]),
+        // The DNS server (a daemon, so SwiftNIO and swift-log are fine here).
+        .target(name: "DNSServer", dependencies: [
+            "CNI", "DNS",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Plugins: thin executables.
         .executableTarget(name: "bridge", dependencies: ["CNI", "Netlink", "IPAM", "Firewall"], path: "Sources/bridge"),
         .executableTarget(name: "host-local", dependencies: ["CNI", "IPAM"], path: "Sources/host-local"),
         .executableTarget(name: "loopback", dependencies: ["CNI", "Netlink"], path: "Sources/loopback"),
         .executableTarget(name: "portmap", dependencies: ["CNI", "Netlink", "Firewall"], path: "Sources/portmap"),
+        .executableTarget(name: "dns-alias", dependencies: ["CNI", "DNS", "Firewall"], path: "Sources/dns-alias"),
+        .executableTarget(name: "swiftcni-dns", dependencies: [
+            "CNI", "DNS", "DNSServer", .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/swiftcni-dns"),
 
         // The harness (may use Foundation).
         .executableTarget(name: "cnictl", dependencies: [
@@ -48,6 +66,7 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "CNI"]),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "CNI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "IPAM"]),
     ]
 )

@@ -118,6 +118,36 @@ public enum Exec {
         return Output(status: code, stdout: out, stderr: err)
     }
 
+    /// Starts a long-running process detached from the caller: its own session, stdin and
+    /// stdout on /dev/null, stderr appended to `logFile`, default signal state. Not waited
+    /// for: when the caller exits, init adopts it.
+    public static func spawnDaemon(_ path: String, arguments: [String] = [], environment: [String],
+                                   logFile: String) throws(SystemError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | 0x80))  // 0x80: POSIX_SPAWN_SETSID (GNU)
+        var pid: pid_t = 0
+        let argv = [path] + arguments
+        let rc = withCStrings(argv) { cargv in
+            withCStrings(environment) { cenv in posix_spawn(&pid, path, &actions, &attr, cargv, cenv) }
+        }
+        if rc != 0 { throw SystemError("exec", path, errno: rc) }
+        return pid
+    }
+
     /// Finds an executable named `name` in the directories of `path`.
     public static func find(_ name: String, in path: [String]) -> String? {
         if name.contains("/") { return nil }

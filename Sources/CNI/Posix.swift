@@ -165,6 +165,16 @@ public enum Posix {
         return true
     }
 
+    /// Removes an empty directory; false if it did not exist.
+    @discardableResult
+    public static func removeDirectory(_ path: String) throws(SystemError) -> Bool {
+        if rmdir(path) != 0 {
+            if errno == ENOENT { return false }
+            throw SystemError("rmdir", path)
+        }
+        return true
+    }
+
     public static func exists(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0

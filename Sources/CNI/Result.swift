@@ -185,3 +185,16 @@ public struct CNIResult: Equatable, Sendable {
         interfaces.firstIndex { $0.name == name && ($0.sandbox ?? "") == (sandbox ?? "") }
     }
 }
+
+extension CNIResult {
+    /// The IP configurations of the container's side: those on interfaces inside a sandbox,
+    /// else (a result that names no sandbox) all of them.
+    public var containerIPs: [CNIIPConfig] {
+        let inSandbox = Set(interfaces.indices.filter { !(interfaces[$0].sandbox ?? "").isEmpty })
+        let mine = ips.filter { ip in ip.interface.map { inSandbox.contains($0) } ?? true }
+        return mine.isEmpty ? ips : mine
+    }
+
+    /// The container's addresses (see `containerIPs`).
+    public var containerAddresses: [IPAddress] { containerIPs.map(\.address.address) }
+}

@@ -190,6 +190,14 @@ public final class Firewall {
     // MARK: the host's other tables
 
     /// Base chains of other tables at the forward hook whose policy is drop.
+    /// Whether `network` is internal, from the policy fingerprint its bridge plugin left on
+    /// the network's first rule; nil when the network has no rules (yet).
+    public func isInternal(network: String) throws -> Bool? {
+        guard let first = try nf.rules(Plan.table, Plan.fromChain(network))?.first, let c = first.comment,
+              c.hasPrefix("swiftcni v1 ") else { return nil }
+        return c.split(separator: " ").contains("internal=1")
+    }
+
     public func foreignForwardDrops() throws -> [ChainInfo] {
         Firewall.foreignForwardDrops(try nf.chains())
     }

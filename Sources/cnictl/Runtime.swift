@@ -118,6 +118,7 @@ struct Runtime {
         }
         guard let final = result else { throw CNIError(.internal, "no result") }
         try cacheAdd(final, list, rt)
+        ResolvConf.update(self, netns: rt.netns)
         return final
     }
 
@@ -150,6 +151,7 @@ struct Runtime {
             _ = try exec(p["type"]!.stringValue!, .del, config: pluginConfig(p, list: list, prevResult: cached, rt: rt2), rt: rt2)
         }
         try? FileManager.default.removeItem(atPath: cachePath(list.name, rt))
+        ResolvConf.update(self, netns: rt.netns)
     }
 
     /// GC: DEL for cached attachments not in `valid`, then GC on every plugin (1.1.0+).

@@ -262,6 +262,7 @@ struct Netns: ParsableCommand {
         @Argument var name: String
         func run() throws {
             try reporting {
+                ResolvConf.remove(name)
                 if !(try NamedNamespaces.delete(name)) { throw CLIError("network namespace \"\(name)\" does not exist") }
             }
         }

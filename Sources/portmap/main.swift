@@ -64,13 +64,6 @@ struct PortmapConfig {
 }
 
 struct Portmap: CNIPlugin {
-    /// The container's addresses: those of the interfaces in a sandbox, else all of them.
-    func containerAddresses(_ prev: CNIResult) -> [IPAddress] {
-        let inSandbox = Set(prev.interfaces.indices.filter { !(prev.interfaces[$0].sandbox ?? "").isEmpty })
-        let mine = prev.ips.filter { ip in ip.interface.map { inSandbox.contains($0) } ?? true }
-        return (mine.isEmpty ? prev.ips : mine).map(\.address.address)
-    }
-
     /// The mappings made concrete: host address or all addresses, per family of the
     /// container's addresses. A mapping whose host address has another family than every
     /// container address is skipped, as the reference does.
@@ -116,7 +109,7 @@ struct Portmap: CNIPlugin {
             throw CNIError(.invalidConfig, "portmap needs \"prevResult\": chain it after the plugin that creates the interface")
         }
         if cfg.mappings.isEmpty { return prev }
-        let containers = containerAddresses(prev)
+        let containers = prev.containerAddresses
         let host = try NetlinkSocket()
         let hostAddresses = try host.addresses().map(\.address.address)
         let ports = try resolve(cfg, containers: containers, hostAddresses: hostAddresses)
@@ -176,7 +169,7 @@ struct Portmap: CNIPlugin {
             mapNetwork = r.mapNetwork
         } else {
             let host = try NetlinkSocket()
-            ports = try resolve(cfg, containers: containerAddresses(prev), hostAddresses: try host.addresses().map(\.address.address))
+            ports = try resolve(cfg, containers: prev.containerAddresses, hostAddresses: try host.addresses().map(\.address.address))
             mapNetwork = PortmapPolicy(network: req.name, bridge: nil, conditions4: cfg.conditions4, conditions6: cfg.conditions6).mapNetwork
         }
         try Firewall().checkPublished(mapNetwork: mapNetwork, me, ports: ports)

@@ -247,7 +247,18 @@ final class Lab: @unchecked Sendable {
         try json.write(toFile: confDir + "/\(name).conflist", atomically: true, encoding: .utf8)
     }
 
+    /// The lab's DNS server (started by dns-alias with the lab's run dir), if running.
+    var dnsServerPID: Int32? {
+        guard let s = try? String(contentsOfFile: runDir + "/dns/server.pid", encoding: .utf8),
+              let pid = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)),
+              let cmd = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+              cmd.contains("swiftcni-dns"), cmd.contains(runDir) else { return nil }
+        return pid
+    }
+
     func cleanup() {
+        if let pid = dnsServerPID { kill(pid, SIGKILL) }
+        for ns in namespaces { try? FileManager.default.removeItem(atPath: "/etc/netns/" + ns) }
         for ns in namespaces.reversed() { run([ipCommand, "netns", "del", ns]) }
         namespaces = []
         try? FileManager.default.removeItem(atPath: root)

@@ -1,0 +1,137 @@
+// The DNS records on disk: one directory per network under `<run dir>/dns/networks/`,
+// holding `_network` (the network's settings) and one file per attachment
+// (`<containerID>:<ifname>`). Written atomically by the plugin under the network's lock; the
+// server reads them at start (so a restarted server has every record) and when told a
+// network changed.
+
+import CNI
+
+public struct DNSState: Sendable {
+    public let root: String
+
+    public init(runDirectory: String = SuitePaths.runDirectory) {
+        root = Posix.join(runDirectory, "dns")
+    }
+
+    public var networksDirectory: String { Posix.join(root, "networks") }
+    public var controlSocket: String { Posix.join(root, "control.sock") }
+    public var pidFile: String { Posix.join(root, "server.pid") }
+    public var serverLock: String { Posix.join(root, "server.lock") }
+    public var logFile: String { Posix.join(root, "server.log") }
+
+    func networkDirectory(_ n: String) -> String { Posix.join(networksDirectory, n) }
+    static let networkFile = "_network"
+
+    // MARK: networks
+
+    public func writeNetwork(_ n: DNSNetwork) throws {
+        let dir = networkDirectory(n.name)
+        try Posix.makeDirectories(dir)
+        try Posix.writeFileAtomically(Posix.join(dir, Self.networkFile), n.json.serializedBytes())
+    }
+
+    public func readNetwork(_ name: String) throws -> DNSNetwork? {
+        guard let b = try Posix.readFile(Posix.join(networkDirectory(name), Self.networkFile)) else { return nil }
+        return try DNSNetwork(json: JSON.parse(b), name: name)
+    }
+
+    /// Removes the network's directory (its endpoints must be gone).
+    public func removeNetwork(_ name: String) throws {
+        let dir = networkDirectory(name)
+        for f in (try Posix.listDirectory(dir)) ?? [] { _ = try Posix.remove(Posix.join(dir, f)) }
+        _ = try? Posix.removeDirectory(dir)
+    }
+
+    public func networkNames() throws -> [String] {
+        ((try Posix.listDirectory(networksDirectory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    // MARK: endpoints
+
+    public func writeEndpoint(_ e: DNSEndpoint) throws {
+        let dir = networkDirectory(e.network)
+        try Posix.makeDirectories(dir)
+        try Posix.writeFileAtomically(Posix.join(dir, e.key), e.json.serializedBytes())
+    }
+
+    public func readEndpoint(network: String, key: String) throws -> DNSEndpoint? {
+        guard let b = try Posix.readFile(Posix.join(networkDirectory(network), key)) else { return nil }
+        return try DNSEndpoint(json: JSON.parse(b), network: network)
+    }
+
+    /// True if the file was there.
+    public func removeEndpoint(network: String, key: String) throws -> Bool {
+        try Posix.remove(Posix.join(networkDirectory(network), key))
+    }
+
+    public func endpointKeys(_ network: String) throws -> [String] {
+        ((try Posix.listDirectory(networkDirectory(network))) ?? []).filter {
+            $0 != Self.networkFile && !$0.hasPrefix(".")
+        }.sorted()
+    }
+
+    // MARK: loading
+
+    /// One network as on disk (nil when it has no `_network`).
+    public func load(network name: String) throws -> (DNSNetwork, [DNSEndpoint])? {
+        guard let n = try readNetwork(name) else { return nil }
+        var eps: [DNSEndpoint] = []
+        for k in try endpointKeys(name) {
+            if let e = try? readEndpoint(network: name, key: k) { eps.append(e) }
+        }
+        return (n, eps)
+    }
+
+    /// Every network's records.
+    public func loadZone() throws -> DNSZone {
+        var z = DNSZone()
+        for name in try networkNames() {
+            guard let (n, eps) = try load(network: name) else { continue }
+            z.setNetwork(n)
+            for e in eps { z.upsert(e) }
+        }
+        return z
+    }
+}
+
+// MARK: JSON forms
+
+extension DNSNetwork {
+    public var json: JSON {
+        var o: [(String, JSON)] = [("name", .string(name))]
+        if let d = domain { o.append(("domain", .string(d))) }
+        o.append(("gateways", .array(gateways.map { .string($0.description) })))
+        o.append(("internal", .bool(isInternal)))
+        o.append(("upstream", .array(upstream.map { .string($0.description) })))
+        o.append(("ttl", .int(Int(ttl))))
+        return .object(JSONObject(o))
+    }
+
+    public init(json: JSON, name: String) throws {
+        let r = try JSONReader(json, path: name)
+        self.init(name: name, domain: try r.string("domain"),
+                  gateways: try (r.stringArray("gateways") ?? []).compactMap { IPAddress($0) },
+                  isInternal: try r.bool("internal") ?? false,
+                  upstream: try (r.stringArray("upstream") ?? []).compactMap { DNSUpstream($0) },
+                  ttl: UInt32(try r.int("ttl", in: 0...86400) ?? 5))
+    }
+}
+
+extension DNSEndpoint {
+    public var json: JSON {
+        var o: [(String, JSON)] = [("containerID", .string(containerID)), ("ifname", .string(ifname))]
+        if let n = name { o.append(("name", .string(n))) }
+        o.append(("aliases", .array(aliases.map { .string($0) })))
+        o.append(("links", .array(links.map { .string($0.description) })))
+        o.append(("addresses", .array(addresses.map { .string($0.description) })))
+        return .object(JSONObject(o))
+    }
+
+    public init(json: JSON, network: String) throws {
+        let r = try JSONReader(json, path: network)
+        self.init(network: network, containerID: try r.requiredString("containerID"), ifname: try r.requiredString("ifname"),
+                  name: try r.string("name"), aliases: try r.stringArray("aliases") ?? [],
+                  links: try (r.stringArray("links") ?? []).compactMap { DNSLink($0) },
+                  addresses: try (r.stringArray("addresses") ?? []).compactMap { IPAddress($0) })
+    }
+}
