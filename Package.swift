@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "DNS", dependencies: ["CNI"]),
         // The DNS server (a daemon, so SwiftNIO and swift-log are fine here).
         .target(name: "DNSServer", dependencies: [
-            "CNI", "DNS",
+            "CNI", "DNS", "CShim",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Podman 4.3 with its CNI backend runs two containers on a network whose conflist uses our
-# bridge + host-local (+ portmap when published ports are asked for), from our bin dir.
+# bridge + host-local + portmap + dns-alias, from our bin dir.
 # Everything happens inside a throwaway "host" network namespace, with podman's root,
 # runroot and configuration in a temp dir; all of it is removed on exit.
 #
 #   scripts/podman-test.sh BIN_DIR        (BIN_DIR holds our built plugins)
 #
-# Prints "podman-test: ok" and exits 0 when both containers ping each other.
+# Prints "podman-test: ok" and exits 0 when both containers ping each other by address and
+# by name (dns-alias), a --network-alias resolves, and a published port answers.
 set -euo pipefail
 BIN=$(readlink -f "${1:?usage: podman-test.sh BIN_DIR}")
-for p in bridge host-local loopback portmap; do [[ -x $BIN/$p ]] || { echo "podman-test: $BIN/$p missing" >&2; exit 2; }; done
+for p in bridge host-local loopback portmap dns-alias swiftcni-dns; do [[ -x $BIN/$p ]] || { echo "podman-test: $BIN/$p missing" >&2; exit 2; }; done
 command -v podman >/dev/null || { echo "podman-test: podman is not installed" >&2; exit 2; }
 
 ID=pt$$
@@ -25,6 +26,8 @@ cleanup() {
     $PODMAN rm -af -t 0 >/dev/null 2>&1
     $PODMAN system reset -f >/dev/null 2>&1
   fi
+  # Our DNS server exits once it serves nothing; after a failure it may still run.
+  [[ -f $WORK/run/dns/server.pid ]] && kill -9 "$(cat "$WORK/run/dns/server.pid")" 2>/dev/null
   ip netns del "$HOST" 2>/dev/null
   ip netns del "$OUT" 2>/dev/null
   # podman's container netns are under /run/netns (cni-…) and go with the containers.
@@ -75,7 +78,8 @@ cat > "$WORK/net.d/$NET.conflist" <<CONF
     {"type": "bridge", "bridge": "$BR", "isGateway": true, "isDefaultGateway": true,
      "ipam": {"type": "host-local", "dataDir": "$WORK/data",
               "ranges": [[{"subnet": "10.147.0.0/24", "gateway": "10.147.0.1"}]]}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "dns-alias", "domainName": "dns.podman", "upstream": [], "capabilities": {"aliases": true}}
   ]
 }
 CONF
@@ -97,13 +101,22 @@ tar -C "$WORK/rootfs" -c . | $PODMAN import --change 'CMD ["/bin/sh"]' - localho
 $PODMAN network ls --format '{{.Name}}' | grep -qx "$NET" || { echo "podman-test: podman does not see network $NET" >&2; exit 1; }
 
 $PODMAN run -d --name "$ID-a" --network "$NET" --cap-add NET_RAW localhost/swiftcni-bb sleep 300 >/dev/null
-$PODMAN run -d --name "$ID-b" --network "$NET" --cap-add NET_RAW localhost/swiftcni-bb sleep 300 >/dev/null
+$PODMAN run -d --name "$ID-b" --network "$NET" --network-alias svc --cap-add NET_RAW localhost/swiftcni-bb sleep 300 >/dev/null
 IPA=$($PODMAN inspect -f '{{(index .NetworkSettings.Networks "'"$NET"'").IPAddress}}' "$ID-a")
 IPB=$($PODMAN inspect -f '{{(index .NetworkSettings.Networks "'"$NET"'").IPAddress}}' "$ID-b")
 echo "podman-test: $ID-a has $IPA, $ID-b has $IPB"
 [[ $IPA == 10.147.0.* && $IPB == 10.147.0.* && $IPA != "$IPB" ]] || { echo "podman-test: unexpected addresses" >&2; exit 1; }
 $PODMAN exec "$ID-a" ping -c 2 -W 2 "$IPB"
 $PODMAN exec "$ID-b" ping -c 2 -W 2 "$IPA"
+# Names through our DNS server (dns-alias): the other container's name and its --network-alias.
+$PODMAN exec "$ID-a" cat /etc/resolv.conf
+$PODMAN exec "$ID-a" ping -c 1 -W 2 "$ID-b"
+$PODMAN exec "$ID-a" ping -c 1 -W 2 svc
+$PODMAN exec "$ID-b" ping -c 1 -W 2 "$ID-a.dns.podman"
+got=$($PODMAN exec "$ID-a" nslookup svc 10.147.0.1 | awk '/^Address/ && !/#53/ {print $NF}' | tail -1)
+[[ $got == "$IPB" ]] || { echo "podman-test: svc resolved to '$got', not $IPB" >&2; exit 1; }
+echo "podman-test: names resolve: $ID-b, svc → $IPB"
+
 # A published port (podman run -p): busybox httpd reached from the host through our portmap,
 # on the host's own address and on 127.0.0.1.
 $PODMAN run -d --name "$ID-web" --network "$NET" -p 8080:80 localhost/swiftcni-bb httpd -f -p 80 -h /www >/dev/null

@@ -131,8 +131,8 @@ public struct DNSZone: Sendable {
     var byAddress: [IPAddress: [EndpointRef]] = [:]
     /// network → name → endpoint keys.
     var names: [String: [String: Set<String>]] = [:]
-    /// container ID → networks it is on.
-    var containerNetworks: [String: Set<String>] = [:]
+    /// container ID → network → the key of its endpoint there.
+    var containerEndpoints: [String: [String: String]] = [:]
 
     struct EndpointRef: Hashable, Sendable {
         var network: String
@@ -168,7 +168,7 @@ public struct DNSZone: Sendable {
         if endpoints[e.network]?[e.key] != nil { remove(network: e.network, key: e.key) }
         endpoints[e.network, default: [:]][e.key] = e
         for a in e.addresses { byAddress[a, default: []].append(EndpointRef(network: e.network, key: e.key)) }
-        containerNetworks[e.containerID, default: []].insert(e.network)
+        containerEndpoints[e.containerID, default: [:]][e.network] = e.key
         indexNames(e)
     }
 
@@ -184,9 +184,10 @@ public struct DNSZone: Sendable {
             names[network]?[n]?.remove(key)
             if names[network]?[n]?.isEmpty == true { names[network]![n] = nil }
         }
-        if !(endpoints[network]?.values.contains { $0.containerID == e.containerID } ?? false) {
-            containerNetworks[e.containerID]?.remove(network)
-            if containerNetworks[e.containerID]?.isEmpty == true { containerNetworks[e.containerID] = nil }
+        if containerEndpoints[e.containerID]?[network] == key {
+            // Another attachment of the container to this network (another ifname) takes over.
+            containerEndpoints[e.containerID]![network] = endpoints[network]?.values.first { $0.containerID == e.containerID }?.key
+            if containerEndpoints[e.containerID]?.isEmpty == true { containerEndpoints[e.containerID] = nil }
         }
     }
 
@@ -202,8 +203,8 @@ public struct DNSZone: Sendable {
             return .refused
         }
         // The asker's networks: the one it asks from first, then its other ones.
-        let others = (containerNetworks[asker.containerID] ?? []).subtracting([first.network]).sorted()
-        let order = [first.network] + others
+        let mine = containerEndpoints[asker.containerID] ?? [:]
+        let order = mine.count <= 1 ? [first.network] : [first.network] + mine.keys.filter { $0 != first.network }.sorted()
         let ttl = networks[first.network]?.ttl ?? 5
         let qname = q.name.key
 
@@ -218,7 +219,7 @@ public struct DNSZone: Sendable {
             if !ptrs.isEmpty { return .answer(.noError, ptrs, ttl: ttl) }
         } else {
             for net in order {
-                guard let me = endpoints[net]?.values.first(where: { $0.containerID == asker.containerID }) else { continue }
+                guard let myKey = mine[net], let me = endpoints[net]?[myKey] else { continue }
                 let domain = networks[net]?.domain
                 var targets: Set<String>?
                 // A link alias of the asker's own, in this network.

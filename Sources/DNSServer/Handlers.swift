@@ -1,53 +1,11 @@
-// Channel handlers: queries over UDP and TCP, and the forwarder that asks upstream servers
-// (UDP first, TCP when the answer is truncated or the client asked over TCP).
+// Channel handlers: queries over TCP, and the forwarder that asks upstream servers (UDP
+// first, TCP when the answer is truncated or the client asked over TCP). UDP queries are
+// served by `UDPListener`.
 
 import CNI
 import DNS
 import NIOCore
 import NIOPosix
-
-/// A query per datagram; answers are written as they are made and flushed once per read
-/// burst (vector reads bring up to 16 datagrams per system call).
-final class UDPHandler: ChannelInboundHandler {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-
-    let server: DNSServer
-    var rng = Xorshift()
-    var pending = false
-
-    init(_ server: DNSServer) { self.server = server }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let env = unwrapInboundIn(data)
-        var buf = env.data
-        guard let bytes = buf.readBytes(length: buf.readableBytes), let source = IPAddress(env.remoteAddress) else { return }
-        switch server.answer(bytes, source: source, limit: nil, rng: &rng) {
-        case .reply(let r):
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: env.remoteAddress, data: context.channel.allocator.buffer(bytes: r))), promise: nil)
-            pending = true
-        case .forward(let q, let raw, let ups):
-            let channel = context.channel
-            let remote = env.remoteAddress
-            server.forwarder.forward(raw, q, ups, overTCP: false) { resp in
-                channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: channel.allocator.buffer(bytes: resp)), promise: nil)
-            }
-        case .none:
-            break
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if pending {
-            pending = false
-            context.flush()
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // A datagram socket survives ICMP errors and the like.
-    }
-}
 
 /// DNS over TCP frames: a 2-byte length, then the message.
 struct LengthPrefixDecoder: ByteToMessageDecoder {

@@ -17,20 +17,36 @@ import NIOPosix
 public final class DNSServer: @unchecked Sendable {
     let state: DNSState
     let port: Int
+    let threads: Int
     let group: MultiThreadedEventLoopGroup
     let zone = NIOLockedValueBox(DNSZone())
     let forwarder: Forwarder
     var logger = Logger(label: "swiftcni-dns")
-    /// Listeners by address; touched only by the control thread.
-    var listeners: [IPAddress: [Channel]] = [:]
+    /// Listeners by address (UDP threads, the TCP channel); touched only by the control thread.
+    var listeners: [IPAddress: Listener] = [:]
+
+    struct Listener {
+        var udp: [UDPListener]
+        var tcp: Channel
+        func close() {
+            for u in udp { u.stop() }
+            try? tcp.close().wait()
+        }
+    }
     let stats = NIOLockedValueBox(Stats())
 
-    struct Stats { var queries = 0; var forwarded = 0; var refused = 0; var malformed = 0 }
+    struct Stats { var forwarded = 0; var refused = 0; var malformed = 0 }
 
-    public init(state: DNSState, port: Int = 53, threads: Int = System.coreCount) {
+    /// UDP threads default to half the cores (at least one): on a host the queries come
+    /// from containers that need CPU too, and one thread per two cores measured best on
+    /// two cores (scripts/bench/dnsbench.py). TCP and forwarding share one event loop.
+    public static var defaultThreads: Int { max(1, System.coreCount / 2) }
+
+    public init(state: DNSState, port: Int = 53, threads: Int = DNSServer.defaultThreads) {
         self.state = state
         self.port = port
-        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        self.threads = max(1, threads)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         forwarder = Forwarder(eventLoop: group.next())
         logger.logLevel = .info
     }
@@ -97,8 +113,8 @@ public final class DNSServer: @unchecked Sendable {
         let z = zone.withLockedValue { $0 }
         var want = Set<IPAddress>()
         for (name, n) in z.networks where !(z.endpoints[name] ?? [:]).isEmpty { want.formUnion(n.gateways) }
-        for (a, chans) in listeners where !want.contains(a) {
-            for c in chans { try? c.close().wait() }
+        for (a, l) in listeners where !want.contains(a) {
+            l.close()
             listeners[a] = nil
             logger.info("stopped listening on \(a)")
         }
@@ -114,29 +130,22 @@ public final class DNSServer: @unchecked Sendable {
         if !failures.isEmpty { throw ServerError("cannot listen on " + failures.joined(separator: "; ")) }
     }
 
-    func listen(on a: IPAddress) throws -> [Channel] {
+    func listen(on a: IPAddress) throws -> Listener {
+        // UDP: one socket and thread per core, sharing the port (SO_REUSEPORT spreads clients).
+        var udp: [UDPListener] = []
+        do {
+            for _ in 0..<threads { udp.append(try UDPListener(server: self, address: a, port: port)) }
+        } catch {
+            for u in udp { close(u.fd) }
+            throw error
+        }
         let addr = try SocketAddress(ipAddress: a.description, port: port)
-        // Bind even while the address is still tentative (IPv6 DAD) or not up yet.
         let freebind = a.isV4
             ? ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: Int32(IPPROTO_IP)), name: NIOBSDSocket.Option(rawValue: 15))
             : ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: Int32(IPPROTO_IPV6)), name: NIOBSDSocket.Option(rawValue: 78))
-        var chans: [Channel] = []
+        let tcp: Channel
         do {
-            // One UDP socket per event loop, sharing the port (SO_REUSEPORT spreads clients).
-            for loop in group.makeIterator() {
-                let c = try DatagramBootstrap(group: loop)
-                    .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                    .channelOption(ChannelOptions.Types.SocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
-                    .channelOption(freebind, value: 1)
-                    .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: 4 << 20)
-                    .channelOption(ChannelOptions.datagramVectorReadMessageCount, value: 16)
-                    .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 4096))
-                    .channelOption(ChannelOptions.maxMessagesPerRead, value: 4)
-                    .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(UDPHandler(self)) } }
-                    .bind(to: addr).wait()
-                chans.append(c)
-            }
-            let t = try ServerBootstrap(group: group)
+            tcp = try ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.backlog, value: 256)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(freebind, value: 1)
@@ -150,12 +159,12 @@ public final class DNSServer: @unchecked Sendable {
                     }
                 }
                 .bind(to: addr).wait()
-            chans.append(t)
         } catch {
-            for c in chans { try? c.close().wait() }
+            for u in udp { close(u.fd) }
             throw error
         }
-        return chans
+        for u in udp { u.start() }
+        return Listener(udp: udp, tcp: tcp)
     }
 
     // MARK: control
@@ -167,7 +176,7 @@ public final class DNSServer: @unchecked Sendable {
             case "status":
                 let z = zone.withLockedValue { $0 }
                 let s = stats.withLockedValue { $0 }
-                return "ok networks=\(z.networks.count) endpoints=\(z.recordCount) listening=\(listeners.keys.sorted().map(\.description).joined(separator: ",")) queries=\(s.queries) forwarded=\(s.forwarded) refused=\(s.refused) malformed=\(s.malformed)"
+                return "ok networks=\(z.networks.count) endpoints=\(z.recordCount) listening=\(listeners.keys.sorted().map(\.description).joined(separator: ",")) forwarded=\(s.forwarded) refused=\(s.refused) malformed=\(s.malformed)"
             case "update" where parts.count == 2 || parts.count == 3:
                 try reload(network: parts[1], key: parts.count == 3 ? parts[2] : nil)
                 try syncListeners()

@@ -81,7 +81,9 @@ struct DNSAlias: CNIPlugin {
     }
 
     var serverEnvironment: [String] {
-        ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_RUN_DIR=\(SuitePaths.runDirectory)"]
+        var env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_RUN_DIR=\(SuitePaths.runDirectory)"]
+        if let t = Posix.getenv("SWIFTCNI_DNS_THREADS") { env.append("SWIFTCNI_DNS_THREADS=\(t)") }
+        return env
     }
 
     /// The host's resolvers (the default upstream).

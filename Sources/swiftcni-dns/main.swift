@@ -4,7 +4,8 @@
 //   swiftcni-dns [--run-dir DIR] [--port N] [--threads N] [--stay]
 //
 // DIR defaults to $SWIFTCNI_RUN_DIR or /run/swiftcni; records are read from DIR/dns. It
-// exits two seconds after the last record is gone, unless --stay.
+// exits two seconds after the last record is gone, unless --stay. UDP threads default to
+// $SWIFTCNI_DNS_THREADS, else half the cores (at least one).
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,7 @@ import Logging
 LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
 var runDir = SuitePaths.runDirectory
 var port = 53
-var threads = 0
+var threads = Int(Posix.getenv("SWIFTCNI_DNS_THREADS") ?? "") ?? 0
 var idleExit = 2
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {

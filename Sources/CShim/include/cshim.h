@@ -37,3 +37,22 @@ int cshim_umount_detach(const char *path);
 int cshim_unshare_netns_and_mount(const char *path);
 
 #endif
+
+/* Batched UDP for the DNS server: recvmmsg/sendmmsg (GNU-only declarations) over a batch of
+   `count` datagrams of up to `size` bytes each. A reply set for datagram i goes back to
+   datagram i's sender. */
+typedef struct cshim_udp_batch cshim_udp_batch;
+cshim_udp_batch *cshim_udp_batch_new(unsigned count, unsigned size);
+void cshim_udp_batch_free(cshim_udp_batch *b);
+/* Receives up to `count` datagrams: with `wait`, blocks until at least one arrives (then
+   takes what is queued). Returns how many, or -1 with errno. Clears earlier replies. */
+int cshim_udp_batch_recv(int fd, cshim_udp_batch *b, int wait);
+const unsigned char *cshim_udp_batch_data(const cshim_udp_batch *b, unsigned i, unsigned *len);
+/* The sender of datagram i: family (AF_INET/AF_INET6), 4 or 16 address bytes into addr, port. */
+int cshim_udp_batch_source(const cshim_udp_batch *b, unsigned i, unsigned char *addr, unsigned short *port);
+/* Copies a reply to datagram i (at most `size` bytes; longer ones are not sent). */
+void cshim_udp_batch_reply(cshim_udp_batch *b, unsigned i, const unsigned char *data, unsigned len);
+/* Sends every reply set since the last receive. Returns how many were sent. */
+int cshim_udp_batch_send(int fd, cshim_udp_batch *b);
+/* A single datagram to the sender of an earlier datagram's address (for late replies). */
+int cshim_udp_sendto(int fd, const unsigned char *data, unsigned len, int family, const unsigned char *addr, unsigned short port);
