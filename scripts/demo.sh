@@ -39,7 +39,9 @@ cleanup() {
     [[ -e /run/netns/$c ]] && ip netns pids "$c" | xargs -r kill 2>/dev/null
     [[ -e /run/netns/$c ]] && in_host cnictl del demo-net "$c" >/dev/null 2>&1
     ip netns del "$c" 2>/dev/null
+    rm -rf "/etc/netns/$c"
   done
+  p=$(cat "$WORK/run/dns/server.pid" 2>/dev/null) && grep -qs swiftcni-dns "/proc/$p/cmdline" && kill -9 "$p"
   [[ $ON_HOST == 0 ]] && ip netns del "$HOST" 2>/dev/null
   rm -rf "$WORK"
 }
@@ -84,14 +86,20 @@ cat > "$NETCONFPATH/10-demo-net.conflist" <<EOF
     {
       "type": "portmap",
       "capabilities": {"portMappings": true}
+    },
+    {
+      "type": "dns-alias",
+      "domainName": "demo.test",
+      "upstream": [],
+      "capabilities": {"aliases": true, "links": true}
     }
   ]
 }
 EOF
 
 say "swiftcni's plugins are plain CNI plugins; cnictl runs them like a container runtime does."
-say "The network: a bridge (demo0) with IPv4 and IPv6 addresses from host-local, and portmap"
-say "for published ports."
+say "The network: a bridge (demo0) with IPv4 and IPv6 addresses from host-local, portmap for"
+say "published ports and dns-alias for names (no upstream: nothing is forwarded off the host)."
 step "export NETCONFPATH=$NETCONFPATH CNI_PATH=$CNI_PATH CNI_CACHE_DIR=$CNI_CACHE_DIR"
 step "cat \$NETCONFPATH/10-demo-net.conflist"
 
@@ -100,9 +108,9 @@ step "cnictl netns add $C1"
 step "cnictl netns add $C2"
 step "ip netns exec $C1 ip -br link"
 
-say "Attach both to demo-net (CNI ADD; the result is cached like libcni does)."
-step "cnictl add demo-net $C1"
-step "cnictl add demo-net $C2 > /dev/null"
+say "Attach both to demo-net as \"web\" and \"db\" (CNI ADD; the result is cached like libcni does)."
+step "cnictl add demo-net $C1 --args K8S_POD_NAME=web --cap '{\"aliases\":[\"www\"]}'"
+step "cnictl add demo-net $C2 --args K8S_POD_NAME=db > /dev/null"
 step "ip netns exec $C1 ip -br addr show eth0"
 step "ip netns exec $C1 ip route"
 step "ip -br link show master demo0"
@@ -111,6 +119,13 @@ say "They reach each other by IP, over IPv4 and IPv6, and reach their gateway."
 step "ip netns exec $C1 ping -c 2 10.88.0.3"
 step "ip netns exec $C2 ping -c 2 fd88::2"
 step "ip netns exec $C1 ping -c 1 10.88.0.1"
+
+say "Names: the result's DNS went into /etc/netns/<name>/resolv.conf, which ip netns exec uses;"
+say "the server (swiftcni-dns, started by dns-alias) answers on the gateway."
+step "cat /etc/netns/$C2/resolv.conf"
+step "ip netns exec $C2 ping -c 2 web"
+step "ip netns exec $C2 dig +short www.demo.test"
+step "ip netns exec $C1 dig +short -x 10.88.0.3"
 
 say "CNI CHECK verifies interface, addresses and routes against the cached result."
 step "cnictl check demo-net $C1 && echo 'check: ok'"

@@ -28,6 +28,7 @@ struct Demo {
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
         #expect(r.out.contains("2 packets transmitted, 2 received"))
         #expect(r.out.contains("check: ok"))
+        #expect(r.out.contains("\n10.88.0.2\n") && r.out.contains("\ndb.demo.test.\n"), "names resolved")
         #expect(r.out.components(separatedBy: "hello from demo-c3-").count == 4, "published port answered 3 times")
         #expect(run(["/usr/bin/pgrep", "-f", "swiftcni-demo-.*/www"]).status == 1, "the demo's web server is gone")
         #expect(r.out.contains("address 10.88.0.2/24 is missing from interface eth0 in the container [code 105]") || r.err.contains("[code 105]"))
@@ -76,7 +77,7 @@ struct ExampleNetworks {
             // A published port: refused on the networks bound to an address this host lacks
             // (Docker: "cannot assign requested address"), published elsewhere.
             let c3 = try lab.container("c3")
-            let binding = plugins.last?.objectValue?["hostBindingIPv4"]?.stringValue
+            let binding = plugins.compactMap(\.objectValue).first { $0["type"]?.stringValue == "portmap" }?["hostBindingIPv4"]?.stringValue
             let p = lab.cnictl(["add", name, c3, "--cap", #"{"portMappings":[{"hostPort":8081,"containerPort":80,"protocol":"tcp"}]}"#])
             if let binding {
                 #expect(p.status == 1)
