@@ -35,7 +35,11 @@ let package = Package(
         // nftables on libnftnl: ruleset model, planning, one atomic batch per operation.
         .target(name: "Firewall", dependencies: ["CNI", "Netlink", "CNftnl", "CMnl"]),
         // Address ranges, allocator, stores, the host-local IPAM logic.
-        .target(name: "IPAM", dependencies: ["CNI"]),
+        .target(name: "IPAM", dependencies: ["CNI", "Etcd"]),
+        // etcd v3 client (JSON gateway over a small HTTP/1.1 client; Foundation-free).
+        .target(name: "Etcd", dependencies: ["CNI"]),
+        // A container on a Linux bridge: the bridge plugin's logic (overlay builds on it).
+        .target(name: "BridgeNetwork", dependencies: ["CNI", "Netlink", "IPAM", "Firewall"]),
         // DNS: wire codec, record store and lookup (pure), state files, control client.
         .target(name: "DNS", dependencies: ["CNI"]),
         // The DNS server (a daemon, so SwiftNIO and swift-log are fine here).
@@ -48,7 +52,7 @@ let package = Package(
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Plugins: thin executables.
-        .executableTarget(name: "bridge", dependencies: ["CNI", "Netlink", "IPAM", "Firewall"], path: "Sources/bridge"),
+        .executableTarget(name: "bridge", dependencies: ["CNI", "IPAM", "BridgeNetwork"], path: "Sources/bridge"),
         .executableTarget(name: "host-local", dependencies: ["CNI", "IPAM"], path: "Sources/host-local"),
         .executableTarget(name: "loopback", dependencies: ["CNI", "Netlink"], path: "Sources/loopback"),
         .executableTarget(name: "portmap", dependencies: ["CNI", "Netlink", "Firewall"], path: "Sources/portmap"),

@@ -322,6 +322,21 @@ public enum SuitePaths {
         Posix.getenv("SWIFTCNI_STATE_DIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/swiftcni"
     }
 
+    /// This host's identity in cluster-wide state: `SWIFTCNI_HOST_ID`, else a random ID kept
+    /// in `<stateDirectory>/host-id` (made on first use), so simulated hosts with their own
+    /// state roots are distinct hosts.
+    public static var hostID: String {
+        if let h = Posix.getenv("SWIFTCNI_HOST_ID"), !h.isEmpty { return h }
+        let path = Posix.join(stateDirectory, "host-id")
+        if let t = (try? Posix.readText(path)) ?? nil, !t.trimmingWhitespace().isEmpty { return t.trimmingWhitespace() }
+        var g = SystemRandomNumberGenerator()
+        let id = "h" + String(g.next() & 0xFFFF_FFFF_FFFF, radix: 16)
+        try? Posix.makeDirectories(stateDirectory)
+        // First writer wins; a concurrent one reads the winner's.
+        if (try? Posix.createExclusive(path, Array((id + "\n").utf8))) == true { return id }
+        return ((try? Posix.readText(path)) ?? nil)?.trimmingWhitespace() ?? id
+    }
+
     /// Takes the named lock under `<runDirectory>/locks/`.
     public static func lock(_ name: String, runDirectory: String? = nil) throws -> FileLock {
         let dir = Posix.join(runDirectory ?? self.runDirectory, "locks")

@@ -16,8 +16,6 @@ public struct DNSState: Sendable {
     public var networksDirectory: String { Posix.join(root, "networks") }
     public var controlSocket: String { Posix.join(root, "control.sock") }
     public var pidFile: String { Posix.join(root, "server.pid") }
-    public var serverLock: String { Posix.join(root, "server.lock") }
-    public var logFile: String { Posix.join(root, "server.log") }
 
     func networkDirectory(_ n: String) -> String { Posix.join(networksDirectory, n) }
     static let networkFile = "_network"

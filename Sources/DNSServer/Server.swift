@@ -201,87 +201,16 @@ public final class DNSServer: @unchecked Sendable {
         }
     }
 
-    /// Serves the control socket on the calling thread, forever (until the server has had
-    /// no records for `idleExit` seconds, when it exits).
-    func serveControl(idleExit: Int) throws -> Never {
-        let path = state.controlSocket
-        _ = try? Posix.remove(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemError("socket", "AF_UNIX") }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let p = Array(path.utf8)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, c) in p.enumerated() { raw[i] = c }
-            raw[p.count] = 0
-        }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else { throw SystemError("bind", path) }
-        chmod(path, 0o600)
-        guard Glibc.listen(fd, 64) == 0 else { throw SystemError("listen", path) }
-        logger.info("control socket \(path)")
-        var emptySince: UInt64? = nil
-        while true {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let n = poll(&pfd, 1, 1000)
-            if n <= 0 {
-                let empty = zone.withLockedValue { $0.recordCount == 0 }
-                if empty {
-                    let now = Posix.monotonicNanos()
-                    if let s = emptySince, now - s > UInt64(idleExit) * 1_000_000_000 {
-                        logger.info("no records left; exiting")
-                        _ = try? Posix.remove(path)
-                        _ = try? Posix.remove(state.pidFile)
-                        exit(0)
-                    }
-                    if emptySince == nil { emptySince = now }
-                } else {
-                    emptySince = nil
-                }
-                continue
-            }
-            let c = accept(fd, nil, nil)
-            if c < 0 { continue }
-            var tv = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var line: [UInt8] = []
-            var buf = [UInt8](repeating: 0, count: 1024)
-            while !line.contains(10), line.count < 4096 {
-                let r = buf.withUnsafeMutableBytes { read(c, $0.baseAddress, $0.count) }
-                if r > 0 { line += buf[0..<r] } else if r < 0 && errno == EINTR { continue } else { break }
-            }
-            if let nl = line.firstIndex(of: 10) {
-                let req = String(decoding: line[..<nl], as: UTF8.self)
-                let reply = control(req)
-                if !req.hasPrefix("status") { logger.debug("\(req) → \(reply)") }
-                try? Posix.writeAll(fd: c, Array((reply + "\n").utf8))
-                emptySince = nil
-            }
-            close(c)
-        }
-    }
-
     // MARK: running
 
     /// Takes the server lock (one server per run directory), loads every record, listens,
     /// and serves until killed.
     public func run(idleExit: Int = 2) throws -> Never {
-        try Posix.makeDirectories(state.root)
-        let lockFD = open(state.serverLock, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lockFD >= 0 else { throw SystemError("open", state.serverLock) }
-        // A previous server may still be exiting: wait for it a little.
-        var locked = false
-        for _ in 0..<100 {
-            if flock(lockFD, LOCK_EX | LOCK_NB) == 0 { locked = true; break }
-            usleep(20000)
-        }
-        guard locked else {
-            logger.info("another server holds \(state.serverLock); exiting")
+        let daemon = Daemon(root: state.root, name: "swiftcni-dns")
+        guard try daemon.claim() else {
+            logger.info("another server holds \(daemon.lockFile); exiting")
             exit(0)
         }
-        try Posix.overwrite(state.pidFile, Array("\(getpid())\n".utf8))
         forwarder.start()
         let z = try state.loadZone()
         zone.withLockedValue { $0 = z }
@@ -292,7 +221,8 @@ public final class DNSServer: @unchecked Sendable {
             // Serve what we can; a later update retries the others.
             logger.error("\(error)")
         }
-        try serveControl(idleExit: idleExit)
+        logger.info("control socket \(daemon.controlSocket)")
+        try daemon.serve(idleExit: idleExit, idle: { zone.withLockedValue { $0.recordCount == 0 } }, handle: control)
     }
 }
 

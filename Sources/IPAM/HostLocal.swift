@@ -1,4 +1,5 @@
 import CNI
+import Etcd
 
 /// The `host-local` IPAM configuration: every key of the reference plugin plus `ipRange`
 /// (per range) and `auxAddresses` (Docker's `--ip-range` and `--aux-address`).
@@ -12,6 +13,9 @@ public struct HostLocalConfig: Sendable {
     public var auxAddresses: [(name: String, ip: IPAddress)]
     /// Requested static addresses (CNI_ARGS IP=, args.cni.ips, runtimeConfig.ips).
     public var requested: [IPAddress]
+    /// Cluster-wide allocation: the `etcd` section of `ipam`, else of the network's plugin
+    /// (overlay), which the delegate sees in the full configuration.
+    public var etcd: EtcdConfig?
 
     public static let rangeKeys: Set<String> = ["subnet", "rangeStart", "rangeEnd", "gateway", "ipRange"]
 
@@ -22,6 +26,9 @@ public struct HostLocalConfig: Sendable {
         }
         dataDir = try ipam.string("dataDir")
         resolvConf = try ipam.string("resolvConf")
+        var etcdSection = try ipam.object("etcd")
+        if etcdSection == nil { etcdSection = try req.config.object("etcd") }
+        if let e = etcdSection { etcd = try EtcdConfig(e) }
         routes = []
         for r in try ipam.objects("routes") ?? [] { routes.append(try CNIRoute(reading: r)) }
 
@@ -138,7 +145,8 @@ public struct HostLocal: CNIPlugin {
     public init() {}
     public static var knownArgs: Set<String> { ["IP"] }
 
-    func store(_ cfg: HostLocalConfig) throws -> FileStore {
+    func store(_ cfg: HostLocalConfig) throws -> AllocationStore {
+        if let e = cfg.etcd { return EtcdStore(network: cfg.network, config: e, host: SuitePaths.hostID) }
         do {
             return try FileStore(network: cfg.network, dataDir: cfg.dataDir)
         } catch {
@@ -222,13 +230,18 @@ public struct HostLocal: CNIPlugin {
                 let keep = o.ifname.isEmpty ? validIDs.contains(o.containerID) : valid.contains(o)
                 if !keep { try store.release(ip: ip) }
             }
-            try store.pruneIndex()
-            try store.removeLeftovers()
+            try store.maintenance()
         }
     }
 
     public func status(_ req: CNIRequest) throws {
         let cfg = try HostLocalConfig(req)
+        if let e = cfg.etcd {
+            do { _ = try EtcdClient(e).get("\(e.prefix)/networks/\(cfg.network)/ipam/last/0") } catch {
+                throw CNIError(.notAvailable, "host-local: \(error)")
+            }
+            return
+        }
         let store: FileStore
         do {
             store = try FileStore(network: cfg.network, dataDir: cfg.dataDir)

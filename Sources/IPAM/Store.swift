@@ -20,6 +20,12 @@ public protocol AllocationStore: AnyObject {
     func allocations() throws -> [(IPAddress, Attachment)]
     /// Releases one address whoever holds it.
     func release(ip: IPAddress) throws
+    /// Housekeeping after GC (leftover files, stale index entries).
+    func maintenance() throws
+}
+
+extension AllocationStore {
+    public func maintenance() throws {}
 }
 
 /// The reference host-local store: `<dataDir>/<network>/<ip>` files holding
@@ -203,6 +209,11 @@ public final class FileStore: AllocationStore {
         for name in try Posix.listDirectory(indexDirectory) ?? [] where name.contains(".tmp.") {
             try Posix.remove(Posix.join(indexDirectory, name))
         }
+    }
+
+    public func maintenance() throws {
+        try pruneIndex()
+        try removeLeftovers()
     }
 
     /// Index entries whose attachment holds no address any more.

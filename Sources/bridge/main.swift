@@ -1,4 +1,5 @@
 // bridge: a Linux bridge network; veth into the container, gateway, MTU, VLANs, IPv4 + IPv6.
+import BridgeNetwork
 import CNI
 import IPAM
 

@@ -215,7 +215,7 @@ struct DNSAlias: CNIPlugin {
             throw CNIError(.notAvailable, "DNS server \(serverPath) is missing (install it next to dns-alias)")
         }
         // Not running is fine (ADD starts it); running but not answering is not.
-        if Posix.exists(state.controlSocket), !control.isRunning(), let pid = ((try? Posix.readText(state.pidFile)) ?? nil).flatMap({ Int32($0.trimmingWhitespace()) }), kill(pid, 0) == 0 {
+        if Posix.exists(state.controlSocket), !control.isRunning(), let pid = control.daemon.pid() {
             throw CNIError(.notAvailable, "DNS server (pid \(pid)) does not answer on \(state.controlSocket)")
         }
     }

@@ -3,7 +3,7 @@ import Firewall
 
 /// The `bridge` plugin's configuration: the reference plugin's keys, plus Docker's `icc`
 /// and `internal`.
-struct BridgeConfig {
+public struct BridgeConfig {
     var bridge = "cni0"
     var isGateway = false
     var isDefaultGateway = false
@@ -37,7 +37,7 @@ struct BridgeConfig {
         "portIsolation", "icc", "internal", "mac", "hostFirewall",
     ]
 
-    init(_ req: CNIRequest) throws(CNIError) {
+    public init(_ req: CNIRequest) throws(CNIError) {
         let c = req.config
         if let b = try c.string("bridge") {
             if let why = CNIEnvironment.interfaceNameProblem(b) { throw c.invalid("bridge", "not a valid interface name: \(why)") }

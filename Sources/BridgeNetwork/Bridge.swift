@@ -6,7 +6,7 @@ import Firewall
 import Netlink
 
 /// Marks the bridges this plugin creates, so that it removes only its own.
-let bridgeAlias = "swiftcni bridge"
+public let bridgeAlias = "swiftcni bridge"
 
 /// Undo steps of an ADD in progress, run in reverse if the ADD fails.
 struct Undo {
@@ -15,10 +15,11 @@ struct Undo {
     func run() { for f in steps.reversed() { f() } }
 }
 
-struct Bridge: CNIPlugin {
-    static var knownArgs: Set<String> { ["IP", "MAC"] }
+public struct Bridge: CNIPlugin {
+    public init() {}
+    public static var knownArgs: Set<String> { ["IP", "MAC"] }
 
-    func add(_ req: CNIRequest) throws -> CNIResult {
+    public func add(_ req: CNIRequest) throws -> CNIResult {
         let cfg = try BridgeConfig(req)
         if let e = cfg.unsupported() { throw e }
         let ns = try NetworkNamespace.open(req.netns)
@@ -132,7 +133,7 @@ struct Bridge: CNIPlugin {
         }
     }
 
-    func del(_ req: CNIRequest) throws {
+    public func del(_ req: CNIRequest) throws {
         let cfg = try BridgeConfig(req)
         // Firewall elements before any link (a link gone with live rules leaks traffic), then
         // the container end (deleting it removes the host end too), then the address.
@@ -166,7 +167,7 @@ struct Bridge: CNIPlugin {
         Bridge.removeIdleBridge(try NetlinkSocket(), name: cfg.bridge)
     }
 
-    func check(_ req: CNIRequest) throws {
+    public func check(_ req: CNIRequest) throws {
         let cfg = try BridgeConfig(req)
         guard let prev = try req.prevResult() else {
             throw CNIError(.invalidConfig, "\"prevResult\" is required for CHECK")
@@ -230,7 +231,7 @@ struct Bridge: CNIPlugin {
         }
     }
 
-    func gc(_ req: CNIRequest) throws {
+    public func gc(_ req: CNIRequest) throws {
         let cfg = try BridgeConfig(req)
         let valid = try req.validAttachments()
         let host = try NetlinkSocket()
@@ -239,7 +240,7 @@ struct Bridge: CNIPlugin {
         Bridge.removeIdleBridge(host, name: cfg.bridge)
     }
 
-    func status(_ req: CNIRequest) throws {
+    public func status(_ req: CNIRequest) throws {
         let cfg = try BridgeConfig(req)
         if let e = cfg.unsupported() { throw CNIError(.notAvailable, e.msg) }
         let fw: Firewall
@@ -353,14 +354,14 @@ struct Bridge: CNIPlugin {
     }
 
     /// Runs `body` holding the bridge's lock (a file lock, so it orders every process).
-    static func withBridgeLock<T>(_ bridge: String, _ body: () throws -> T) throws -> T {
+    public static func withBridgeLock<T>(_ bridge: String, _ body: () throws -> T) throws -> T {
         let lock = try SuitePaths.lock("bridge-\(bridge)")
         defer { lock.unlock() }
         return try body()
     }
 
     /// Deletes the bridge if this suite created it and nothing is attached any more.
-    static func removeIdleBridge(_ host: NetlinkSocket, name: String) {
+    public static func removeIdleBridge(_ host: NetlinkSocket, name: String) {
         _ = try? withBridgeLock(name) {
             guard let br = try? host.link(named: name), br.kind == "bridge",
                   br.alias == bridgeAlias || br.mac?.hasPrefix(NetlinkSocket.bridgeMACPrefix) == true,

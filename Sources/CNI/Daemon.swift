@@ -1,0 +1,181 @@
+// The suite's daemons (the DNS server, the overlay agent): started on demand by the plugin
+// that needs them (found next to its own executable), one per run directory (a lock held
+// for life, a pid file), and told about changes over a unix control socket carrying one
+// request line and one reply line ("ok…" or "error …").
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct DaemonUnavailable: Error, CustomStringConvertible {
+    public var reason: String
+    public init(_ r: String) { reason = r }
+    public var description: String { "control socket: \(reason)" }
+}
+
+/// Where a daemon keeps its files, and how to reach and start it.
+public struct Daemon: Sendable {
+    /// Its directory under the run directory (control.sock, server.pid, server.lock, server.log).
+    public let root: String
+    public let name: String
+
+    public init(root: String, name: String) { self.root = root; self.name = name }
+
+    public var controlSocket: String { Posix.join(root, "control.sock") }
+    public var pidFile: String { Posix.join(root, "server.pid") }
+    public var lockFile: String { Posix.join(root, "server.lock") }
+    public var logFile: String { Posix.join(root, "server.log") }
+
+    static func unixAddress(_ path: String) -> sockaddr_un? {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let p = Array(path.utf8)
+        guard p.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, c) in p.enumerated() { raw[i] = c }
+            raw[p.count] = 0
+        }
+        return addr
+    }
+
+    // MARK: client side
+
+    /// Sends one request and returns the reply line. Throws `DaemonUnavailable` when nothing
+    /// listens (or answers in time).
+    public func request(_ line: String, timeoutMs: Int = 5000) throws -> String {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket", "AF_UNIX") }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard var addr = Daemon.unixAddress(controlSocket) else { throw DaemonUnavailable("path \(controlSocket) is too long") }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if rc != 0 { throw DaemonUnavailable("\(controlSocket): \(String(cString: strerror(errno)))") }
+        do { try Posix.writeAll(fd: fd, Array((line + "\n").utf8)) } catch {
+            throw DaemonUnavailable("sending \"\(line)\": \(error)")
+        }
+        var reply: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while !reply.contains(10) {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { reply += buf[0..<n]; continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                throw DaemonUnavailable("no reply to \"\(line)\" within \(timeoutMs) ms")
+            }
+            break
+        }
+        guard let nl = reply.firstIndex(of: 10) else { throw DaemonUnavailable("\(name) closed the connection on \"\(line)\"") }
+        return String(decoding: reply[..<nl], as: UTF8.self)
+    }
+
+    /// True when the daemon answers "status".
+    public func isRunning() -> Bool {
+        (try? request("status", timeoutMs: 2000))?.hasPrefix("ok") ?? false
+    }
+
+    /// The daemon's pid if its pid file names a live process.
+    public func pid() -> Int32? {
+        guard let t = (try? Posix.readText(pidFile)) ?? nil, let p = Int32(t.trimmingWhitespace()), kill(p, 0) == 0 else { return nil }
+        return p
+    }
+
+    /// Makes sure the daemon runs: if none answers, starts `executable` (detached, its
+    /// stderr to the log) and waits until it answers.
+    public func ensureRunning(executable: String, arguments: [String], environment: [String], errorCode: CNIErrorCode,
+                              waitMs: Int = 5000) throws {
+        if isRunning() { return }
+        guard Posix.isExecutableFile(executable) else {
+            throw CNIError(errorCode, "\(name) \(executable) not found (it is installed next to the plugins)")
+        }
+        try Posix.makeDirectories(root)
+        // Serialize starters: only one of several concurrent plugins spawns.
+        let lock = try FileLock(path: Posix.join(root, "start.lock"))
+        defer { lock.unlock() }
+        if isRunning() { return }
+        _ = try Exec.spawnDaemon(executable, arguments: arguments, environment: environment, logFile: logFile)
+        let deadline = Posix.monotonicNanos() + UInt64(waitMs) * 1_000_000
+        while Posix.monotonicNanos() < deadline {
+            if isRunning() { return }
+            usleep(5000)
+        }
+        let log = (try? Posix.readText(logFile)) ?? nil
+        let tail = log.map { String($0.split(separator: "\n").suffix(3).joined(separator: " | ")) } ?? ""
+        throw CNIError(errorCode, "\(name) \(executable) did not start within \(waitMs) ms\(tail.isEmpty ? "" : ": " + tail)")
+    }
+
+    // MARK: daemon side
+
+    /// Takes the daemon's lock (waiting up to 2 s for a predecessor that is exiting) and
+    /// writes the pid file. False when another instance holds the lock.
+    public func claim() throws -> Bool {
+        try Posix.makeDirectories(root)
+        let fd = open(lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SystemError("open", lockFile) }
+        for _ in 0..<100 {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                try Posix.overwrite(pidFile, Array("\(getpid())\n".utf8))
+                return true  // the descriptor stays open: the lock lives as long as the process
+            }
+            usleep(20000)
+        }
+        close(fd)
+        return false
+    }
+
+    /// Serves the control socket on the calling thread: each request line goes to `handle`,
+    /// its reply goes back. `idle` is asked about once a second; when it has said true for
+    /// `idleExit` seconds in a row (and no request came meanwhile), the daemon exits.
+    public func serve(idleExit: Int, idle: () -> Bool, handle: (String) -> String) throws -> Never {
+        let path = controlSocket
+        _ = try? Posix.remove(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket", "AF_UNIX") }
+        guard var addr = Daemon.unixAddress(path) else { throw SystemError("bind", path, errno: ENAMETOOLONG) }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else { throw SystemError("bind", path) }
+        chmod(path, 0o600)
+        guard listen(fd, 64) == 0 else { throw SystemError("listen", path) }
+        var idleSince: UInt64? = nil
+        while true {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let n = poll(&pfd, 1, 1000)
+            if n <= 0 {
+                if idle() {
+                    let now = Posix.monotonicNanos()
+                    if let s = idleSince, now - s > UInt64(idleExit) * 1_000_000_000 {
+                        Posix.writeStderr("\(name): nothing left to serve; exiting\n")
+                        _ = try? Posix.remove(path)
+                        _ = try? Posix.remove(pidFile)
+                        exit(0)
+                    }
+                    if idleSince == nil { idleSince = now }
+                } else {
+                    idleSince = nil
+                }
+                continue
+            }
+            let c = accept(fd, nil, nil)
+            if c < 0 { continue }
+            var tv = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var line: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 1024)
+            while !line.contains(10), line.count < 4096 {
+                let r = buf.withUnsafeMutableBytes { read(c, $0.baseAddress, $0.count) }
+                if r > 0 { line += buf[0..<r] } else if r < 0 && errno == EINTR { continue } else { break }
+            }
+            if let nl = line.firstIndex(of: 10) {
+                let reply = handle(String(decoding: line[..<nl], as: UTF8.self))
+                try? Posix.writeAll(fd: c, Array((reply + "\n").utf8))
+                idleSince = nil
+            }
+            close(c)
+        }
+    }
+}

@@ -1,0 +1,359 @@
+// An etcd v3 client over the JSON gateway (/v3/kv/*, /v3/lease/*, /v3/watch): ranges, puts,
+// deletes, compare-and-swap transactions, leases and watches, with failover across the
+// cluster's endpoints. Keys and values are base64 on the wire; int64 come as strings.
+
+import CNI
+
+extension CNIErrorCode {
+    /// etcd answered a request with an error (not unreachability, which is code 11).
+    public static let etcd = CNIErrorCode(rawValue: 110)
+}
+
+public struct EtcdConfig: Equatable, Sendable {
+    public struct Endpoint: Equatable, Sendable, CustomStringConvertible {
+        public var host: String
+        public var port: UInt16
+        public var description: String { host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
+    }
+
+    public var endpoints: [Endpoint]
+    public var prefix: String
+    public var username: String?
+    public var password: String?
+    public var timeoutMs: Int
+
+    public init(endpoints: [Endpoint], prefix: String = "/swiftcni", username: String? = nil, password: String? = nil,
+                timeoutMs: Int = 3000) {
+        self.endpoints = endpoints; self.prefix = prefix; self.username = username; self.password = password
+        self.timeoutMs = timeoutMs
+    }
+
+    /// "http://10.0.0.10:2379", "10.0.0.10:2379", "http://[fd00::1]:2379".
+    public static func endpoint(_ s: String) -> Endpoint? {
+        var t = Substring(s)
+        if t.hasPrefix("http://") { t = t.dropFirst(7) } else if t.hasPrefix("etcd://") { t = t.dropFirst(7) }
+        while t.hasSuffix("/") { t = t.dropLast() }
+        var host: Substring, port: UInt16 = 2379
+        if t.hasPrefix("[") {
+            guard let close = t.firstIndex(of: "]") else { return nil }
+            host = t[t.index(after: t.startIndex)..<close]
+            let rest = t[t.index(after: close)...]
+            if rest.hasPrefix(":") { guard let p = UInt16(rest.dropFirst()), p > 0 else { return nil }; port = p } else if !rest.isEmpty { return nil }
+        } else {
+            let parts = t.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2 else { return nil }
+            host = parts[0]
+            if parts.count == 2 { guard let p = UInt16(parts[1]), p > 0 else { return nil }; port = p }
+        }
+        guard IPAddress(String(host)) != nil else { return nil }
+        return Endpoint(host: String(host), port: port)
+    }
+
+    /// The `etcd` section of a plugin configuration.
+    public init(_ r: JSONReader) throws(CNIError) {
+        guard let eps = try r.stringArray("endpoints"), !eps.isEmpty else {
+            throw CNIError(.invalidConfig, "\"\(r.keyPath("endpoints"))\" is required (e.g. [\"http://10.0.0.10:2379\"])")
+        }
+        var out: [Endpoint] = []
+        for (i, e) in eps.enumerated() {
+            if e.hasPrefix("https://") {
+                throw CNIError(.unsupportedField, "\"\(r.keyPath("endpoints"))[\(i)]\" \"\(e)\": TLS to etcd is not supported by this build (use http:// on a trusted network)")
+            }
+            guard let ep = EtcdConfig.endpoint(e) else {
+                throw CNIError(.invalidConfig, "\"\(r.keyPath("endpoints"))[\(i)]\" \"\(e)\": expected http://IP:PORT")
+            }
+            out.append(ep)
+        }
+        for k in ["cert", "key", "cacert", "trustedCAFile", "certFile", "keyFile"] where r.has(k) {
+            throw CNIError(.unsupportedField, "\"\(r.keyPath(k))\": TLS to etcd is not supported by this build")
+        }
+        var prefix = try r.string("prefix") ?? "/swiftcni"
+        if !prefix.hasPrefix("/") { throw r.invalid("prefix", "must start with \"/\"") }
+        while prefix.count > 1 && prefix.hasSuffix("/") { prefix.removeLast() }
+        self.init(endpoints: out, prefix: prefix, username: try r.string("username"), password: try r.string("password"),
+                  timeoutMs: (try r.int("timeoutMs", in: 100...60000)) ?? 3000)
+        if (username == nil) != (password == nil) { throw r.invalid("username", "needs \"password\" too") }
+    }
+
+    public var json: JSON {
+        var o: [(String, JSON)] = [("endpoints", .array(endpoints.map { .string($0.description) })), ("prefix", .string(prefix))]
+        if let u = username, let p = password { o += [("username", .string(u)), ("password", .string(p))] }
+        o.append(("timeoutMs", .int(timeoutMs)))
+        return .object(JSONObject(o))
+    }
+}
+
+public struct KeyValue: Equatable, Sendable {
+    public var key: String
+    public var value: [UInt8]
+    public var createRevision: Int64
+    public var modRevision: Int64
+    public var lease: Int64
+    public var text: String { String(decoding: value, as: UTF8.self) }
+}
+
+public struct WatchEvent: Sendable {
+    public enum Kind: Sendable { case put, delete }
+    public var kind: Kind
+    public var kv: KeyValue
+}
+
+public enum EtcdError: Error, CustomStringConvertible, CNIErrorConvertible {
+    /// No endpoint answered.
+    case unavailable(String)
+    /// etcd answered with an error.
+    case failed(String)
+    /// A watch's start revision was compacted away: re-sync from `revision`.
+    case compacted(Int64)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let s): return "etcd unreachable: \(s)"
+        case .failed(let s): return "etcd: \(s)"
+        case .compacted(let r): return "etcd: watch revision compacted (now \(r))"
+        }
+    }
+
+    public var cniError: CNIError {
+        switch self {
+        case .unavailable: return CNIError(.tryAgainLater, description)
+        default: return CNIError(.etcd, description)
+        }
+    }
+}
+
+public final class EtcdClient {
+    public let config: EtcdConfig
+    private var current = 0
+    private var conn: HTTPConnection?
+    private var token: String?
+
+    public init(_ config: EtcdConfig) { self.config = config }
+
+    // MARK: transport
+
+    /// POSTs to the first endpoint that answers (the last good one first).
+    func call(_ path: String, _ body: JSON) throws -> JSONObject {
+        var failures: [String] = []
+        let n = config.endpoints.count
+        for attempt in 0..<n {
+            let idx = (current + attempt) % n
+            let ep = config.endpoints[idx]
+            if conn == nil || idx != current {
+                conn?.close()
+                conn = HTTPConnection(host: ep.host, port: ep.port, timeoutMs: config.timeoutMs)
+                current = idx
+                token = nil
+            }
+            do {
+                if config.username != nil && token == nil && path != "/v3/auth/authenticate" { try authenticate() }
+                var headers: [String: String] = [:]
+                if let t = token { headers["Authorization"] = t }
+                let (code, bytes) = try conn!.post(path, body: body.serializedBytes(), headers: headers)
+                guard let j = try? JSON.parse(bytes), case .object(let o) = j else {
+                    throw EtcdError.failed("\(ep) \(path): HTTP \(code), not JSON")
+                }
+                if code != 200 {
+                    let msg = o["message"]?.stringValue ?? o["error"]?.stringValue ?? "HTTP \(code)"
+                    // A member that lost its quorum or leader: ask another one.
+                    if code == 503 || msg.contains("no leader") || msg.contains("timed out") || msg.contains("not started") {
+                        failures.append("\(ep): \(msg)")
+                        conn?.close(); conn = nil
+                        continue
+                    }
+                    throw EtcdError.failed("\(path): \(msg)")
+                }
+                return o
+            } catch let e as HTTPError {
+                failures.append("\(ep): \(e)")
+                conn?.close()
+                conn = nil
+            }
+        }
+        throw EtcdError.unavailable(failures.joined(separator: "; "))
+    }
+
+    func authenticate() throws {
+        guard let u = config.username, let p = config.password else { return }
+        let o = try call("/v3/auth/authenticate", ["name": .string(u), "password": .string(p)])
+        guard let t = o["token"]?.stringValue else { throw EtcdError.failed("authenticate: no token") }
+        token = t
+    }
+
+    static func b64(_ s: String) -> JSON { .string(Base64.encode(s)) }
+
+    /// The end of the range of keys with `prefix`: the prefix with its last byte incremented.
+    public static func prefixEnd(_ prefix: String) -> String {
+        var b = Array(prefix.utf8)
+        while let last = b.last {
+            if last < 0xFF { b[b.count - 1] = last + 1; return String(decoding: b, as: UTF8.self) }
+            b.removeLast()
+        }
+        return "\0"
+    }
+
+    static func int(_ j: JSON?) -> Int64 {
+        if let s = j?.stringValue { return Int64(s) ?? 0 }
+        if let i = j?.intValue { return Int64(i) }
+        return 0
+    }
+
+    static func kv(_ j: JSON) -> KeyValue? {
+        guard case .object(let o) = j, let k = o["key"]?.stringValue, let kb = Base64.decode(k) else { return nil }
+        return KeyValue(key: String(decoding: kb, as: UTF8.self), value: o["value"]?.stringValue.flatMap(Base64.decode) ?? [],
+                        createRevision: int(o["create_revision"]), modRevision: int(o["mod_revision"]), lease: int(o["lease"]))
+    }
+
+    // MARK: KV
+
+    public func get(_ key: String) throws -> KeyValue? {
+        let o = try call("/v3/kv/range", ["key": EtcdClient.b64(key)])
+        return o["kvs"]?.arrayValue?.first.flatMap(EtcdClient.kv)
+    }
+
+    /// Every key under `prefix`, and the store's revision at that moment.
+    public func range(prefix: String) throws -> ([KeyValue], Int64) {
+        let o = try call("/v3/kv/range", ["key": EtcdClient.b64(prefix), "range_end": EtcdClient.b64(EtcdClient.prefixEnd(prefix))])
+        let kvs = (o["kvs"]?.arrayValue ?? []).compactMap(EtcdClient.kv)
+        return (kvs, EtcdClient.int(o["header"]?["revision"]))
+    }
+
+    @discardableResult
+    public func put(_ key: String, _ value: [UInt8], lease: Int64 = 0) throws -> Int64 {
+        var body = JSONObject([("key", EtcdClient.b64(key)), ("value", .string(Base64.encode(value)))])
+        if lease != 0 { body["lease"] = .string(String(lease)) }
+        let o = try call("/v3/kv/put", .object(body))
+        return EtcdClient.int(o["header"]?["revision"])
+    }
+
+    @discardableResult
+    public func delete(_ key: String) throws -> Int {
+        let o = try call("/v3/kv/deleterange", ["key": EtcdClient.b64(key)])
+        return Int(EtcdClient.int(o["deleted"]))
+    }
+
+    @discardableResult
+    public func delete(prefix: String) throws -> Int {
+        let o = try call("/v3/kv/deleterange", ["key": EtcdClient.b64(prefix), "range_end": EtcdClient.b64(EtcdClient.prefixEnd(prefix))])
+        return Int(EtcdClient.int(o["deleted"]))
+    }
+
+    /// Puts `key` only if it does not exist (a transaction comparing its create revision
+    /// with 0). True if this call created it.
+    public func create(_ key: String, _ value: [UInt8], lease: Int64 = 0) throws -> Bool {
+        var put = JSONObject([("key", EtcdClient.b64(key)), ("value", .string(Base64.encode(value)))])
+        if lease != 0 { put["lease"] = .string(String(lease)) }
+        let o = try call("/v3/kv/txn", [
+            "compare": [["key": EtcdClient.b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"]],
+            "success": [["request_put": .object(put)]],
+        ])
+        return o["succeeded"]?.boolValue ?? false
+    }
+
+    /// Creates `key` only if it does not exist, and in the same transaction puts `also`.
+    /// True if this call created it.
+    public func createWith(_ key: String, _ value: [UInt8], also: [(String, [UInt8])]) throws -> Bool {
+        var ops: [JSON] = [["request_put": ["key": EtcdClient.b64(key), "value": .string(Base64.encode(value))]]]
+        for (k, v) in also { ops.append(["request_put": ["key": EtcdClient.b64(k), "value": .string(Base64.encode(v))]]) }
+        let o = try call("/v3/kv/txn", [
+            "compare": [["key": EtcdClient.b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"]],
+            "success": .array(ops),
+        ])
+        return o["succeeded"]?.boolValue ?? false
+    }
+
+    /// Deletes `key` only if its value is `value`. True if it did.
+    public func delete(_ key: String, ifValue value: [UInt8]) throws -> Bool {
+        let o = try call("/v3/kv/txn", [
+            "compare": [["key": EtcdClient.b64(key), "target": "VALUE", "result": "EQUAL", "value": .string(Base64.encode(value))]],
+            "success": [["request_delete_range": ["key": EtcdClient.b64(key)]]],
+        ])
+        return o["succeeded"]?.boolValue ?? false
+    }
+
+    // MARK: leases
+
+    public func grantLease(ttl: Int) throws -> Int64 {
+        let o = try call("/v3/lease/grant", ["TTL": .string(String(ttl))])
+        let id = EtcdClient.int(o["ID"])
+        guard id != 0 else { throw EtcdError.failed("lease grant: no ID (\(o["error"]?.stringValue ?? ""))") }
+        return id
+    }
+
+    /// Renews a lease; returns its TTL (0 when it has expired).
+    public func keepAlive(_ id: Int64) throws -> Int64 {
+        let o = try call("/v3/lease/keepalive", ["ID": .string(String(id))])
+        return EtcdClient.int(o["result"]?["TTL"])
+    }
+
+    public func revoke(_ id: Int64) throws {
+        _ = try call("/v3/lease/revoke", ["ID": .string(String(id))])
+    }
+
+    // MARK: watch
+
+    /// Watches keys under `prefix` from `revision` on a dedicated connection, calling
+    /// `handle` with each batch of events and the revision they bring the store to; returns
+    /// when `handle` returns false. Throws when the connection is lost (re-sync and watch
+    /// again) or the revision was compacted (`EtcdError.compacted`).
+    public func watch(prefix: String, from revision: Int64, idleTimeoutMs: Int = 15000,
+                      _ handle: ([WatchEvent], Int64) -> Bool) throws {
+        var failures: [String] = []
+        for attempt in 0..<config.endpoints.count {
+            let ep = config.endpoints[(current + attempt) % config.endpoints.count]
+            let c = HTTPConnection(host: ep.host, port: ep.port, timeoutMs: config.timeoutMs)
+            do {
+                try c.connect()
+                var headers: [String: String] = [:]
+                if let t = token { headers["Authorization"] = t }
+                let body: JSON = ["create_request": [
+                    "key": EtcdClient.b64(prefix), "range_end": EtcdClient.b64(EtcdClient.prefixEnd(prefix)),
+                    "start_revision": .string(String(revision)), "progress_notify": true,
+                ]]
+                try c.send(HTTPConnection.request("/v3/watch", host: ep.host, port: ep.port, body: body.serializedBytes(), headers: headers))
+                let (code, h) = try c.readHead(waitMs: config.timeoutMs)
+                guard code == 200, h["transfer-encoding"]?.lowercased() == "chunked" else {
+                    throw EtcdError.failed("watch: HTTP \(code)")
+                }
+                var pending: [UInt8] = []
+                while true {
+                    // etcd sends progress notifications every few seconds, so silence means a dead member.
+                    guard let chunk = try c.readChunk(waitMs: idleTimeoutMs) else { throw EtcdError.unavailable("\(ep): watch stream ended") }
+                    pending += chunk
+                    while let nl = pending.firstIndex(of: 10) {
+                        let line = Array(pending[..<nl])
+                        pending.removeFirst(nl + 1)
+                        if !line.isEmpty, try !deliver(line, handle) { return }
+                    }
+                    if !pending.isEmpty, let _ = try? JSON.parse(pending) {
+                        let line = pending
+                        pending = []
+                        if try !deliver(line, handle) { return }
+                    }
+                }
+            } catch let e as HTTPError {
+                c.close()
+                failures.append("\(ep): \(e)")
+                if !e.unreachable { throw EtcdError.unavailable(failures.joined(separator: "; ")) }
+            }
+        }
+        throw EtcdError.unavailable(failures.joined(separator: "; "))
+    }
+
+    private func deliver(_ line: [UInt8], _ handle: ([WatchEvent], Int64) -> Bool) throws -> Bool {
+        guard let j = try? JSON.parse(line), let r = j["result"]?.objectValue else {
+            if let j = try? JSON.parse(line), let err = j["error"] { throw EtcdError.failed("watch: \(err.excerpt())") }
+            return true
+        }
+        let compact = EtcdClient.int(r["compact_revision"])
+        if compact > 0 { throw EtcdError.compacted(compact) }
+        if r["canceled"]?.boolValue == true { throw EtcdError.failed("watch canceled: \(r["cancel_reason"]?.stringValue ?? "")") }
+        let rev = EtcdClient.int(r["header"]?["revision"])
+        var events: [WatchEvent] = []
+        for e in r["events"]?.arrayValue ?? [] {
+            guard let kv = e["kv"].flatMap(EtcdClient.kv) else { continue }
+            events.append(WatchEvent(kind: e["type"]?.stringValue == "DELETE" ? .delete : .put, kv: kv))
+        }
+        return handle(events, rev)
+    }
+}
