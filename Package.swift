@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "portmap", targets: ["portmap"]),
         .executable(name: "dns-alias", targets: ["dns-alias"]),
         .executable(name: "swiftcni-dns", targets: ["swiftcni-dns"]),
+        .executable(name: "overlay", targets: ["overlay"]),
+        .executable(name: "swiftcni-overlay-agent", targets: ["swiftcni-overlay-agent"]),
         .executable(name: "cnictl", targets: ["cnictl"]),
     ],
     dependencies: [
@@ -40,6 +42,9 @@ let package = Package(
         .target(name: "Etcd", dependencies: ["CNI"]),
         // A container on a Linux bridge: the bridge plugin's logic (overlay builds on it).
         .target(name: "BridgeNetwork", dependencies: ["CNI", "Netlink", "IPAM", "Firewall"]),
+        // Overlay networks: the plugin's logic, the agent, FDB/neighbour/DNS programming.
+        .target(name: "Overlay", dependencies: ["CNI", "Netlink", "IPAM", "Etcd", "DNS", "BridgeNetwork"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         // DNS: wire codec, record store and lookup (pure), state files, control client.
         .target(name: "DNS", dependencies: ["CNI"]),
         // The DNS server (a daemon, so SwiftNIO and swift-log are fine here).
@@ -56,6 +61,8 @@ let package = Package(
         .executableTarget(name: "host-local", dependencies: ["CNI", "IPAM"], path: "Sources/host-local"),
         .executableTarget(name: "loopback", dependencies: ["CNI", "Netlink"], path: "Sources/loopback"),
         .executableTarget(name: "portmap", dependencies: ["CNI", "Netlink", "Firewall"], path: "Sources/portmap"),
+        .executableTarget(name: "overlay", dependencies: ["CNI", "IPAM", "Overlay"], path: "Sources/overlay"),
+        .executableTarget(name: "swiftcni-overlay-agent", dependencies: ["CNI", "Overlay"], path: "Sources/swiftcni-overlay-agent"),
         .executableTarget(name: "dns-alias", dependencies: ["CNI", "DNS", "Firewall"], path: "Sources/dns-alias"),
         .executableTarget(name: "swiftcni-dns", dependencies: [
             "CNI", "DNS", "DNSServer", .product(name: "Logging", package: "swift-log"),
@@ -71,6 +78,7 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "CNI"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "CNI"]),
+        .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Etcd", "CNI"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "IPAM"]),
     ]
 )

@@ -3,7 +3,7 @@
 #
 #   scripts/deps.sh build     libraries to build against
 #   scripts/deps.sh test      + what the tests drive: iproute2, ping, the Go reference
-#                               plugins, Podman with its CNI backend, python3, dig
+#                               plugins, Podman with its CNI backend, python3, dig, etcd
 #   scripts/deps.sh bench     + hyperfine-free timing helpers (gcc)
 set -euo pipefail
 what=${1:-test}
@@ -11,8 +11,8 @@ what=${1:-test}
 pkgs=(libmnl-dev libnftnl-dev pkg-config iproute2 util-linux)
 case $what in
   build) ;;
-  test|demo) pkgs+=(iputils-ping python3 containernetworking-plugins podman runc conmon busybox-static netcat-openbsd nftables iptables bind9-dnsutils) ;;
-  bench) pkgs+=(iputils-ping python3 containernetworking-plugins gcc nftables iptables bind9-dnsutils dnsperf dnsmasq-base) ;;
+  test|demo) pkgs+=(iputils-ping python3 containernetworking-plugins podman runc conmon busybox-static netcat-openbsd nftables iptables bind9-dnsutils etcd-server etcd-client) ;;
+  bench) pkgs+=(iputils-ping python3 containernetworking-plugins gcc nftables iptables bind9-dnsutils dnsperf dnsmasq-base etcd-server etcd-client) ;;
   *) echo "deps.sh: unknown set '$what'" >&2; exit 2 ;;
 esac
 

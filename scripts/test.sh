@@ -10,7 +10,12 @@ scripts/deps.sh test
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^sct[0-9]+x[0-9]+-' || true); do
   ip netns del "$ns" 2>/dev/null || true
 done
-rm -rf /etc/netns/sct[0-9]*x[0-9]*-* 2>/dev/null || true
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(mh|pt)[0-9]+-' || true); do
+  ip netns del "$ns" 2>/dev/null || true
+done
+rm -rf /etc/netns/sct[0-9]*x[0-9]*-* /etc/netns/mh[0-9]*-* 2>/dev/null || true
+pkill -KILL -f 'initial-cluster-token mh[0-9]' 2>/dev/null || true
+pkill -KILL -f '/tmp/swiftcni-multihost-' 2>/dev/null || true
 pkill -KILL -f 'swiftcni-dns --run-dir /tmp/swiftcni-sct' 2>/dev/null || true
 swift build
 swift test "$@"

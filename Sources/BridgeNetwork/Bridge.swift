@@ -294,7 +294,8 @@ public struct Bridge: CNIPlugin {
             let have = try host.addresses(index: bridge.index, family: gw.family)
             if have.contains(where: { $0.address == gw.address }) { continue }
             for a in have where !a.address.address.isLinkLocalV6 {
-                let clash = gw.family == .v4 || a.address.contains(gw.address.address) || gw.address.contains(a.address.address)
+                let sameSubnet = a.address.contains(gw.address.address) || gw.address.contains(a.address.address)
+                let clash = (gw.family == .v4 && !cfg.allSubnetGateways) || sameSubnet
                 guard clash else { continue }
                 if cfg.forceAddress {
                     try host.deleteAddress(index: bridge.index, a.address)

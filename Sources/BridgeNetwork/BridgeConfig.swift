@@ -8,6 +8,9 @@ public struct BridgeConfig {
     var isGateway = false
     var isDefaultGateway = false
     var forceAddress = false
+    /// Keep a gateway address per IPv4 subnet on the bridge (an overlay network with several
+    /// subnets); without it an IPv4 bridge holds one address, as the reference's.
+    var allSubnetGateways = false
     var ipMasq = false
     var mtu: Int?
     var hairpinMode = false
@@ -32,7 +35,7 @@ public struct BridgeConfig {
 
     static let knownKeys: Set<String> = [
         "cniVersion", "cniVersions", "name", "type", "args", "runtimeConfig", "capabilities", "prevResult", "ipam", "dns",
-        "bridge", "isGateway", "isDefaultGateway", "forceAddress", "ipMasq", "ipMasqBackend", "mtu", "hairpinMode",
+        "bridge", "isGateway", "isDefaultGateway", "forceAddress", "allSubnetGateways", "ipMasq", "ipMasqBackend", "mtu", "hairpinMode",
         "promiscMode", "vlan", "vlanTrunk", "preserveDefaultVlan", "macspoofchk", "enabledad", "disableContainerInterface",
         "portIsolation", "icc", "internal", "mac", "hostFirewall",
     ]
@@ -46,6 +49,7 @@ public struct BridgeConfig {
         isDefaultGateway = try c.bool("isDefaultGateway") ?? false
         isGateway = (try c.bool("isGateway") ?? false) || isDefaultGateway
         forceAddress = try c.bool("forceAddress") ?? false
+        allSubnetGateways = try c.bool("allSubnetGateways") ?? false
         ipMasq = try c.bool("ipMasq") ?? false
         if let b = try c.string("ipMasqBackend"), !["", "nftables", "iptables"].contains(b) {
             throw c.invalid("ipMasqBackend", "must be \"nftables\" or \"iptables\" (swiftcni always uses nftables)")

@@ -129,7 +129,7 @@ public struct Daemon: Sendable {
     /// Serves the control socket on the calling thread: each request line goes to `handle`,
     /// its reply goes back. `idle` is asked about once a second; when it has said true for
     /// `idleExit` seconds in a row (and no request came meanwhile), the daemon exits.
-    public func serve(idleExit: Int, idle: () -> Bool, handle: (String) -> String) throws -> Never {
+    public func serve(idleExit: Int, idle: () -> Bool, beforeExit: () -> Void = {}, handle: (String) -> String) throws -> Never {
         let path = controlSocket
         _ = try? Posix.remove(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -150,6 +150,7 @@ public struct Daemon: Sendable {
                     let now = Posix.monotonicNanos()
                     if let s = idleSince, now - s > UInt64(idleExit) * 1_000_000_000 {
                         Posix.writeStderr("\(name): nothing left to serve; exiting\n")
+                        beforeExit()
                         _ = try? Posix.remove(path)
                         _ = try? Posix.remove(pidFile)
                         exit(0)

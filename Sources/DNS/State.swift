@@ -64,7 +64,7 @@ public struct DNSState: Sendable {
 
     public func endpointKeys(_ network: String) throws -> [String] {
         ((try Posix.listDirectory(networkDirectory(network))) ?? []).filter {
-            $0 != Self.networkFile && !$0.hasPrefix(".")
+            $0 != Self.networkFile && !$0.hasPrefix(".") && !$0.contains(".tmp.")
         }.sorted()
     }
 

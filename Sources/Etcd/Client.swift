@@ -2,6 +2,9 @@
 // deletes, compare-and-swap transactions, leases and watches, with failover across the
 // cluster's endpoints. Keys and values are base64 on the wire; int64 come as strings.
 
+#if canImport(Glibc)
+import Glibc
+#endif
 import CNI
 
 extension CNIErrorCode {
@@ -132,45 +135,59 @@ public final class EtcdClient {
 
     // MARK: transport
 
-    /// POSTs to the first endpoint that answers (the last good one first).
+    /// POSTs to the first endpoint that answers (the last good one first). A cluster that is
+    /// electing a leader or has lost a member is retried across its endpoints until the
+    /// configured timeout; only then is it "unreachable".
     func call(_ path: String, _ body: JSON) throws -> JSONObject {
         var failures: [String] = []
         let n = config.endpoints.count
-        for attempt in 0..<n {
-            let idx = (current + attempt) % n
-            let ep = config.endpoints[idx]
-            if conn == nil || idx != current {
-                conn?.close()
-                conn = HTTPConnection(host: ep.host, port: ep.port, timeoutMs: config.timeoutMs)
-                current = idx
-                token = nil
-            }
-            do {
-                if config.username != nil && token == nil && path != "/v3/auth/authenticate" { try authenticate() }
-                var headers: [String: String] = [:]
-                if let t = token { headers["Authorization"] = t }
-                let (code, bytes) = try conn!.post(path, body: body.serializedBytes(), headers: headers)
-                guard let j = try? JSON.parse(bytes), case .object(let o) = j else {
-                    throw EtcdError.failed("\(ep) \(path): HTTP \(code), not JSON")
+        let deadline = Posix.monotonicNanos() + UInt64(config.timeoutMs) * 1_000_000
+        var pass = 0
+        while true {
+            let start = current
+            for attempt in 0..<n {
+                let idx = (start + attempt) % n
+                let ep = config.endpoints[idx]
+                if conn == nil || idx != current {
+                    conn?.close()
+                    conn = HTTPConnection(host: ep.host, port: ep.port, timeoutMs: config.timeoutMs)
+                    current = idx
+                    token = nil
                 }
-                if code != 200 {
-                    let msg = o["message"]?.stringValue ?? o["error"]?.stringValue ?? "HTTP \(code)"
-                    // A member that lost its quorum or leader: ask another one.
-                    if code == 503 || msg.contains("no leader") || msg.contains("timed out") || msg.contains("not started") {
-                        failures.append("\(ep): \(msg)")
-                        conn?.close(); conn = nil
-                        continue
+                do {
+                    if config.username != nil && token == nil && path != "/v3/auth/authenticate" { try authenticate() }
+                    var headers: [String: String] = [:]
+                    if let t = token { headers["Authorization"] = t }
+                    let (code, bytes) = try conn!.post(path, body: body.serializedBytes(), headers: headers)
+                    guard let j = try? JSON.parse(bytes), case .object(let o) = j else {
+                        throw EtcdError.failed("\(ep) \(path): HTTP \(code), not JSON")
                     }
-                    throw EtcdError.failed("\(path): \(msg)")
+                    if code != 200 {
+                        let msg = o["message"]?.stringValue ?? o["error"]?.stringValue ?? "HTTP \(code)"
+                        // A member without a leader (election, lost quorum) or shutting down: ask another.
+                        if code == 503 || EtcdClient.transient(msg) {
+                            failures.append("\(ep): \(msg)")
+                            conn?.close(); conn = nil
+                            continue
+                        }
+                        throw EtcdError.failed("\(path): \(msg)")
+                    }
+                    return o
+                } catch let e as HTTPError {
+                    failures.append("\(ep): \(e)")
+                    conn?.close()
+                    conn = nil
                 }
-                return o
-            } catch let e as HTTPError {
-                failures.append("\(ep): \(e)")
-                conn?.close()
-                conn = nil
             }
+            pass += 1
+            if Posix.monotonicNanos() >= deadline { break }
+            usleep(UInt32(min(100_000 * pass, 500_000)))
         }
-        throw EtcdError.unavailable(failures.joined(separator: "; "))
+        throw EtcdError.unavailable(Array(failures.suffix(n)).joined(separator: "; "))
+    }
+
+    static func transient(_ msg: String) -> Bool {
+        ["no leader", "leader changed", "timed out", "not started", "stopped", "too many requests", "unavailable"].contains { msg.contains($0) }
     }
 
     func authenticate() throws {

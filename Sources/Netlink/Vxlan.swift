@@ -147,8 +147,10 @@ extension NetlinkSocket {
     public func neighbours(index: Int32) throws(NetlinkError) -> [NeighbourEntry] {
         var out: [NeighbourEntry] = []
         for fam in [AF_INET, AF_INET6] {
+            // Strict dump checking wants the device as NDA_IFINDEX, not in the header.
             let r = NetlinkRequest(type: RTM_GETNEIGH, flags: Int32(NLM_F_DUMP), operation: "neigh show")
-            r.header(NetlinkSocket.ndmsgHeader(family: fam, index: index, state: 0, flags: 0))
+            r.header(NetlinkSocket.ndmsgHeader(family: fam, index: 0, state: 0, flags: 0))
+            r.putU32(Int(NDA_IFINDEX), u32(index))
             for m in try query(r) where m.type == RTM_NEWNEIGH {
                 guard let h = m.header(ndmsg.self), h.ndm_ifindex == index else { continue }
                 let a = m.attributes(after: ndmsg.self)

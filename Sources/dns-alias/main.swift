@@ -117,6 +117,12 @@ struct DNSAlias: CNIPlugin {
         return false
     }
 
+    /// This host's records of a network (an overlay agent adds "remote~…" ones for
+    /// containers on other hosts; they go with the network).
+    static func localKeys(_ state: DNSState, _ network: String) throws -> [String] {
+        try state.endpointKeys(network).filter { !$0.hasPrefix("remote~") }
+    }
+
     func add(_ req: CNIRequest) throws -> CNIResult {
         let cfg = try DNSAliasConfig(req)
         guard var result = try req.prevResult() else {
@@ -137,13 +143,16 @@ struct DNSAlias: CNIPlugin {
                              aliases: cfg.aliases, links: cfg.links, addresses: ips.map(\.address.address))
         let lock = try SuitePaths.lock("dns-" + req.name)
         defer { lock.unlock() }
+        // A network new to the server is read whole (an overlay agent may have put the
+        // records of other hosts' containers there already).
+        let fresh = try state.readNetwork(req.name) == nil
         try state.writeNetwork(net)
         try state.writeEndpoint(me)
         do {
-            try notify("update \(req.name) \(me.key)", start: true)
+            try notify(fresh ? "update \(req.name)" : "update \(req.name) \(me.key)", start: true)
         } catch {
             _ = try? state.removeEndpoint(network: req.name, key: me.key)
-            if (try? state.endpointKeys(req.name))?.isEmpty ?? true { try? state.removeNetwork(req.name) }
+            if (try? DNSAlias.localKeys(state, req.name))?.isEmpty ?? true { try? state.removeNetwork(req.name) }
             _ = try? notify("update \(req.name)", start: false)
             throw error
         }
@@ -162,7 +171,7 @@ struct DNSAlias: CNIPlugin {
         let lock = try SuitePaths.lock("dns-" + req.name)
         defer { lock.unlock() }
         guard try state.removeEndpoint(network: req.name, key: key) else { return }
-        if try state.endpointKeys(req.name).isEmpty {
+        if try DNSAlias.localKeys(state, req.name).isEmpty {
             try state.removeNetwork(req.name)
             try notify("update \(req.name)", start: false)
         } else {
@@ -197,7 +206,7 @@ struct DNSAlias: CNIPlugin {
         let lock = try SuitePaths.lock("dns-" + req.name)
         defer { lock.unlock() }
         var removed = false
-        for key in try state.endpointKeys(req.name) {
+        for key in try DNSAlias.localKeys(state, req.name) {
             let parts = key.split(separator: ":", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
             if !valid.contains(Attachment(containerID: parts[0], ifname: parts[1])) {
@@ -205,7 +214,7 @@ struct DNSAlias: CNIPlugin {
                 removed = true
             }
         }
-        if try state.endpointKeys(req.name).isEmpty { try state.removeNetwork(req.name) }
+        if try DNSAlias.localKeys(state, req.name).isEmpty { try state.removeNetwork(req.name) }
         if removed { try notify("update \(req.name)", start: false) }
     }
 

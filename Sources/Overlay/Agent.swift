@@ -1,0 +1,222 @@
+// The per-host overlay agent: holds the host's etcd lease (its registration under hosts/
+// disappears if the host dies), mirrors every endpoint and host key, and keeps the kernel's
+// VXLAN forwarding and neighbour entries — and the DNS records of remote containers — equal
+// to what etcd says, for each overlay network this host has. It watches etcd and re-syncs
+// fully whenever the watch is lost or compacted, so a restarted agent (or one that was cut
+// off from etcd) converges. While etcd is unreachable, entries already programmed stay.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import CNI
+import DNS
+import Etcd
+import Netlink
+
+final class Mutex: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return try body()
+    }
+}
+
+func spawnThread(_ body: @escaping () -> Void) {
+    final class Box { let f: () -> Void; init(_ f: @escaping () -> Void) { self.f = f } }
+    let ctx = Unmanaged.passRetained(Box(body)).toOpaque()
+    var t = pthread_t()
+    pthread_create(&t, nil, { arg in
+        Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().f()
+        return nil
+    }, ctx)
+    pthread_detach(t)
+}
+
+public final class OverlayAgent: @unchecked Sendable {
+    let settings: OverlayLocal.AgentSettings
+    let keys: OverlayKeys
+    let daemon = Daemon(root: OverlayLocal.agentRoot, name: "swiftcni-overlay-agent")
+    let lock = Mutex()
+    /// One reconcile at a time (the watch thread and control requests both run them).
+    let reconciling = Mutex()
+    /// Mirror of hosts/ and networks/*/endpoints/ keys.
+    var mirror: [String: [UInt8]] = [:]
+    var revision: Int64 = 0
+    var synced = false
+    var registered = false
+    var lastError = ""
+    var stats = (events: 0, resyncs: 0, programmed: 0)
+    var lease: Int64 = 0
+    let leaseTTL = 10
+
+    public init(settings: OverlayLocal.AgentSettings) {
+        self.settings = settings
+        keys = OverlayKeys(settings.etcd.prefix)
+    }
+
+    func log(_ s: String) { Posix.writeStderr("swiftcni-overlay-agent[\(settings.host)]: \(s)\n") }
+
+    // MARK: mirror → kernel
+
+    /// Remote endpoints of `network` whose host is alive, from the mirror.
+    func remote(_ network: String) -> [EndpointRecord] {
+        lock.locked {
+            let alive = Set(mirror.keys.compactMap { keys.parseHost($0) })
+            let prefix = keys.endpoints(network)
+            return mirror.compactMap { k, v -> EndpointRecord? in
+                guard k.hasPrefix(prefix), let (_, h) = keys.parseEndpoint(k), h != settings.host, alive.contains(h) else { return nil }
+                return EndpointRecord(network: network, bytes: v)
+            }
+        }
+    }
+
+    /// Makes this host's networks (or one) match the mirror.
+    func reconcile(only: String? = nil) {
+        reconciling.locked { reconcileLocked(only: only) }
+    }
+
+    private func reconcileLocked(only: String?) {
+        guard let host = try? NetlinkSocket() else { return }
+        let dns = DNSState()
+        for n in OverlayLocal.networks() where only == nil || only == n.name {
+            let r = remote(n.name)
+            do {
+                if let ch = try OverlayProgramming.reconcile(host, vxlan: n.vxlan, remote: r), ch.added + ch.removed > 0 {
+                    lock.locked { stats.programmed += ch.added + ch.removed }
+                }
+                if try OverlayProgramming.writeDNS(dns, network: n.name, remote: r) {
+                    // The DNS server (if it serves this network) re-reads it.
+                    _ = try? DNSControl(state: dns).request("update \(n.name)", timeoutMs: 2000)
+                }
+            } catch {
+                log("reconcile \(n.name): \(error)")
+            }
+        }
+    }
+
+    // MARK: etcd
+
+    /// Reads everything relevant and replaces the mirror.
+    func fullSync(_ etcd: EtcdClient) throws {
+        let (hosts, _) = try etcd.range(prefix: keys.hosts)
+        let (nets, rev) = try etcd.range(prefix: "\(keys.prefix)/networks/")
+        var m: [String: [UInt8]] = [:]
+        for kv in hosts { m[kv.key] = kv.value }
+        for kv in nets where keys.parseEndpoint(kv.key) != nil { m[kv.key] = kv.value }
+        lock.locked {
+            mirror = m
+            revision = max(rev, 1)
+            synced = true
+            stats.resyncs += 1
+        }
+        reconcile()
+    }
+
+    func watchLoop() {
+        let etcd = EtcdClient(settings.etcd)
+        var backoff: UInt32 = 100_000
+        while true {
+            do {
+                try fullSync(etcd)
+                backoff = 100_000
+                let from = lock.locked { revision } + 1
+                try etcd.watch(prefix: "\(keys.prefix)/", from: from) { events, rev in
+                    var touched = Set<String>()
+                    var hostsChanged = false
+                    lock.locked {
+                        for e in events {
+                            if let (n, _) = keys.parseEndpoint(e.kv.key) {
+                                touched.insert(n)
+                            } else if keys.parseHost(e.kv.key) != nil {
+                                hostsChanged = true
+                            } else {
+                                continue
+                            }
+                            if e.kind == .put { mirror[e.kv.key] = e.kv.value } else { mirror[e.kv.key] = nil }
+                            stats.events += 1
+                        }
+                        if rev > revision { revision = rev }
+                    }
+                    if hostsChanged { reconcile() } else { for n in touched.sorted() { reconcile(only: n) } }
+                    return true
+                }
+            } catch {
+                lock.locked { lastError = "\(error)" }
+                log("watch: \(error); re-syncing")
+                usleep(backoff)
+                backoff = min(backoff * 2, 2_000_000)
+            }
+        }
+    }
+
+    /// Keeps this host registered (hosts/<host> on a lease) as long as the agent lives.
+    func leaseLoop() {
+        let etcd = EtcdClient(settings.etcd)
+        let value: JSON = ["vtep": .string(settings.vtep.description)]
+        while true {
+            do {
+                let current = lock.locked { lease }
+                if current == 0 {
+                    let l = try etcd.grantLease(ttl: leaseTTL)
+                    try etcd.put(keys.host(settings.host), value.serializedBytes(), lease: l)
+                    lock.locked { lease = l; registered = true }
+                    log("registered \(keys.host(settings.host)) (lease \(l))")
+                } else if try etcd.keepAlive(current) <= 0 {
+                    log("lease \(current) expired; registering again")
+                    lock.locked { lease = 0 }
+                    continue
+                }
+            } catch {
+                lock.locked { lastError = "\(error)" }
+                // The lease may have run out while etcd was away: make a new one when back.
+                if case EtcdError.failed = error { lock.locked { lease = 0 } }
+            }
+            usleep(UInt32(leaseTTL) * 1_000_000 / 4)
+        }
+    }
+
+    // MARK: control
+
+    func control(_ line: String) -> String {
+        let parts = line.split(separator: " ").map(String.init)
+        switch parts.first {
+        case "status":
+            return lock.locked {
+                "ok host=\(settings.host) vtep=\(settings.vtep) registered=\(registered) synced=\(synced) revision=\(revision) keys=\(mirror.count) events=\(stats.events) resyncs=\(stats.resyncs) programmed=\(stats.programmed)\(lastError.isEmpty ? "" : " last-error=\(lastError.replacingSpaces())")"
+            }
+        case "sync" where parts.count == 2:
+            reconcile(only: parts[1])
+            return "ok"
+        case "resync":
+            do { try fullSync(EtcdClient(settings.etcd)) } catch { return "error \(error)" }
+            return "ok"
+        default:
+            return "error unknown request \"\(line)\""
+        }
+    }
+
+    /// Registers, syncs, and serves until no overlay network is left on this host.
+    public func run(idleExit: Int = 2) throws -> Never {
+        guard try daemon.claim() else {
+            log("another agent holds \(daemon.lockFile); exiting")
+            exit(0)
+        }
+        spawnThread { self.leaseLoop() }
+        spawnThread { self.watchLoop() }
+        // Answer "status" only once registered and synced (or after 3 s, with etcd away).
+        let deadline = Posix.monotonicNanos() + 3_000_000_000
+        while Posix.monotonicNanos() < deadline && !lock.locked({ registered && synced }) { usleep(5000) }
+        try daemon.serve(idleExit: idleExit, idle: { OverlayLocal.networks().isEmpty }, beforeExit: {
+            // Leaving: drop the registration now rather than when the lease runs out.
+            let l = lock.locked { lease }
+            if l != 0 { try? EtcdClient(settings.etcd).revoke(l) }
+        }, handle: control)
+    }
+}
+
+extension String {
+    func replacingSpaces() -> String { String(map { $0 == " " ? "_" : $0 }) }
+}

@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""The overlay multi-host test: a real 3-member etcd cluster and three simulated hosts
+(network namespaces on an underlay bridge, each with its own state roots), all inside
+namespaces this script creates and removes.
+
+    scripts/overlay/multihost-test.py BIN_DIR [--per-host 50] [--keep]
+
+Checks, in order (each prints "multihost: ok <what>"):
+  mesh       2 containers per host on one overlay network (two subnets, an ipRange, aux
+             addresses): every container pings every other by address and by name
+  parallel   3 hosts × N containers added in parallel: no address twice, none outside the
+             ranges, no aux/gateway, the second subnet used once the ipRange is full;
+             a sample pings across hosts
+  delete     deleting a container on host a removes its FDB and neighbour entries on b and c
+  etcd-kill  one etcd member killed mid-churn (adds and deletes on every host): nothing lost
+  agent      host b's agent killed; a container added on a meanwhile; the agent restarted
+             (by a CHECK) converges and b reaches the new container
+  etcd-down  every etcd member stopped: existing containers still reach each other across hosts
+  bad-input  unreachable etcd, bad VNI, subnet overlap, gateway outside subnet, missing
+             underlay: each a clear error with its code, nothing created
+Exit status 0 when all pass.
+"""
+import argparse
+import concurrent.futures as cf
+import ipaddress
+import json
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lab import Lab, sh  # noqa: E402
+
+NET = "mhnet"
+SUBNETS = [ipaddress.ip_network("10.10.0.0/16"), ipaddress.ip_network("10.11.0.0/16")]
+IPRANGE = ipaddress.ip_network("10.10.1.0/26")
+AUX = {"my-router": "10.10.1.5", "my-switch": "10.10.1.6"}
+GATEWAYS = {"10.10.0.100", "10.11.0.100"}
+
+
+def overlay_conf(lab, name=NET, vni=4096, ranges=None, endpoints=None, underlay="eth0", aux=AUX):
+    return {"type": "overlay", "vni": vni, "underlay": underlay, "etcd": {"endpoints": endpoints or lab.endpoints},
+            "ipam": {"type": "host-local",
+                     "ranges": ranges or [[{"subnet": "10.10.0.0/16", "gateway": "10.10.0.100", "ipRange": str(IPRANGE)},
+                                           {"subnet": "10.11.0.0/16", "gateway": "10.11.0.100"}]],
+                     "auxAddresses": aux},
+            "capabilities": {"aliases": True}}
+
+
+def conflist(lab, **kw):
+    return {"cniVersion": "1.1.0", "name": kw.get("name", NET), "plugins": [
+        overlay_conf(lab, **kw),
+        {"type": "dns-alias", "domainName": "mh.test", "upstream": [], "capabilities": {"aliases": True}}]}
+
+
+def ok(what):
+    print("multihost: ok " + what, flush=True)
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+def add(lab, host, ns, name):
+    r = host.cnictl("add", NET, ns, "--args", "K8S_POD_NAME=" + name)
+    res = json.loads(r.stdout)
+    return res["ips"][0]["address"].split("/")[0]
+
+
+def ping(ns, target, tries=20):
+    for _ in range(tries):
+        if sh("ip netns exec %s ping -c 1 -W 1 %s" % (ns, target), check=False).returncode == 0:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def fdb_macs(host):
+    out = host.run(["bridge", "fdb", "show", "dev", "ovvx4096"], check=False).stdout
+    return {l.split()[0] for l in out.splitlines() if " dst " in l}
+
+
+def neigh_ips(host):
+    out = host.run(["ip", "neigh", "show", "dev", "ovvx4096"], check=False).stdout
+    return {l.split()[0] for l in out.splitlines() if "PERMANENT" in l}
+
+
+def mac_of(ns):
+    return sh("ip -n %s -o link show eth0" % ns).stdout.split("link/ether ")[1].split()[0]
+
+
+def wait(cond, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def mesh(lab):
+    members = []
+    for h in lab.hosts.values():
+        for i in range(2):
+            ns = lab.container("m%s%d" % (h.name, i))
+            members.append((h, ns, "m-%s-%d" % (h.name, i), add(lab, h, ns, "m-%s-%d" % (h.name, i))))
+    for _, ns, _, _ in members:
+        for _, _, name, ip in members:
+            if not ping(ns, ip):
+                fail("%s cannot ping %s (%s)" % (ns, name, ip))
+            got = sh("ip netns exec %s dig +short +time=2 +tries=2 %s" % (ns, name), check=False).stdout.split()
+            if got != [ip]:
+                fail("%s resolved %s to %s, not %s" % (ns, name, got, ip))
+            if not ping(ns, name + ".mh.test", tries=3):
+                fail("%s cannot ping %s.mh.test" % (ns, name))
+    ok("mesh: %d containers on 3 hosts ping each other by address and by name" % len(members))
+    return members
+
+
+def parallel(lab, per_host):
+    jobs = []
+    for h in lab.hosts.values():
+        for i in range(per_host):
+            jobs.append((h, lab.container("p%s%d" % (h.name, i)), "p-%s-%d" % (h.name, i)))
+    start = time.time()
+    with cf.ThreadPoolExecutor(max_workers=6 * len(lab.hosts)) as pool:
+        ips = list(pool.map(lambda j: add(lab, j[0], j[1], j[2]), jobs))
+    took = time.time() - start
+    if len(set(ips)) != len(ips):
+        dup = [ip for ip in set(ips) if ips.count(ip) > 1]
+        fail("duplicate addresses: %s" % dup)
+    for ip in ips:
+        a = ipaddress.ip_address(ip)
+        if not any(a in s for s in SUBNETS):
+            fail("%s is outside the subnets" % ip)
+        if ip in AUX.values() or ip in GATEWAYS:
+            fail("%s is an aux address or a gateway" % ip)
+        if a in SUBNETS[0] and a not in IPRANGE:
+            fail("%s is in the first subnet but outside its ipRange" % ip)
+    in_range = sum(1 for ip in ips if ipaddress.ip_address(ip) in IPRANGE)
+    second = sum(1 for ip in ips if ipaddress.ip_address(ip) in SUBNETS[1])
+    room = IPRANGE.num_addresses - len(AUX) - 6  # 6 taken by the mesh
+    if in_range != min(room, len(ips)) or second != max(0, len(ips) - room):
+        fail("expected %d in the ipRange and %d in the second subnet; got %d and %d" % (
+            min(room, len(ips)), max(0, len(ips) - room), in_range, second))
+    # Keys in etcd: one allocation per container, one endpoint per container.
+    keys = lab.etcdctl("get --prefix /swiftcni/networks/%s/ipam/ips/ --keys-only" % NET).split()
+    if len(keys) != len(ips) + 6:
+        fail("etcd holds %d allocations, expected %d" % (len(keys), len(ips) + 6))
+    sample = random.Random(3).sample(list(zip(jobs, ips)), 12)
+    for (h, ns, _), _ in sample:
+        other = random.Random(ns).choice([(j, ip) for j, ip in zip(jobs, ips) if j[0] is not h])
+        if not ping(ns, other[1]):
+            fail("%s (host %s) cannot ping %s on host %s" % (ns, h.name, other[1], other[0][0].name))
+    ok("parallel: %d containers added on %d hosts in parallel in %.1f s, %d addresses all distinct "
+       "(%d in the ipRange, %d in the second subnet), cross-host pings pass" % (
+           len(ips), len(lab.hosts), took, len(ips), in_range, second))
+    return jobs, ips, took
+
+
+def delete(lab, members):
+    a, b, c = lab.hosts["a"], lab.hosts["b"], lab.hosts["c"]
+    h, ns, name, ip = next(m for m in members if m[0] is a)
+    mac = mac_of(ns)
+    for other in (b, c):
+        if mac not in fdb_macs(other) or ip not in neigh_ips(other):
+            fail("host %s has no entry for %s before the delete" % (other.name, name))
+    a.cnictl("del", NET, ns)
+    lab.drop_container(ns)
+    for other in (b, c):
+        if not wait(lambda: mac not in fdb_macs(other) and ip not in neigh_ips(other), 5):
+            fail("host %s still has the FDB/neighbour entries of deleted %s" % (other.name, name))
+    ok("delete: %s deleted on a; its FDB and neighbour entries are gone on b and c" % name)
+
+
+def etcd_kill(lab):
+    # Churn on every host while member 0 dies.
+    ops = []
+    with cf.ThreadPoolExecutor(max_workers=9) as pool:
+        def churn(h, i):
+            ns = lab.container("k%s%d" % (h.name, i))
+            ip = add(lab, h, ns, "k-%s-%d" % (h.name, i))
+            if i % 2 == 0:
+                h.cnictl("del", NET, ns)
+                lab.drop_container(ns)
+                return None
+            return (h, ns, ip)
+        futs = [pool.submit(churn, h, i) for i in range(10) for h in lab.hosts.values()]
+        time.sleep(0.3)
+        lab.kill_member(0)
+        for f in futs:
+            r = f.result()
+            if r:
+                ops.append(r)
+    ips = lab.etcdctl("get --prefix /swiftcni/networks/%s/ipam/ips/ --keys-only" % NET).split()
+    addrs = [k.rsplit("/", 1)[1] for k in ips]
+    if len(addrs) != len(set(addrs)):
+        fail("duplicate allocations after the member was killed")
+    for h, ns, ip in ops:
+        if ip not in addrs:
+            fail("allocation of %s lost" % ns)
+        other = next(o for o in lab.hosts.values() if o is not h)
+        if not wait(lambda: mac_of(ns) in fdb_macs(other), 5):
+            fail("host %s never learned %s" % (other.name, ns))
+    lab.start_member(0)
+    ok("etcd-kill: one of three members killed during %d adds/deletes; nothing lost, every survivor reachable" % (10 * len(lab.hosts)))
+
+
+def agent(lab):
+    a, b = lab.hosts["a"], lab.hosts["b"]
+    pid = b.pidfile("overlay")
+    if not pid:
+        fail("host b has no agent")
+    os.kill(pid, 9)
+    ns = lab.container("agentnew")
+    ip = add(lab, a, ns, "agent-new")
+    mac = mac_of(ns)
+    time.sleep(0.5)
+    if mac in fdb_macs(b):
+        fail("b learned the new container without an agent")
+    # Any CHECK on b brings its agent back; it re-syncs everything.
+    bns = next(c for c in lab.containers if c.startswith(lab.tag + "-mb"))
+    b.cnictl("check", NET, bns)
+    if not wait(lambda: mac in fdb_macs(b), 5):
+        fail("b's restarted agent did not learn the new container")
+    if not ping(bns, ip):
+        fail("b cannot reach the container added while its agent was down")
+    ok("agent: b's agent killed, a container added on a meanwhile; restarted, b converged and reaches it")
+
+
+def etcd_down(lab, members):
+    # The whole cluster stops: containers already running keep talking across hosts.
+    pairs = [(m, n) for m in members for n in members if m[0] is not n[0]][:6]
+    for p in list(lab.etcd):
+        lab.kill_member(p)
+    time.sleep(1)
+    for (h, ns, _, _), (h2, _, name, ip) in pairs:
+        if not ping(ns, ip, tries=5):
+            fail("with etcd down, %s (host %s) cannot reach %s (host %s)" % (ns, h.name, name, h2.name))
+    cluster = ",".join("m%d=http://10.99.0.%d:2380" % (m, 201 + m) for m in range(lab.members))
+    for m in range(lab.members):
+        lab.start_member(m, cluster, "existing")
+    if not wait(lambda: sh("ip netns exec %s etcdctl --endpoints=%s endpoint health" % (lab.kv, ",".join(lab.endpoints)), check=False).returncode == 0, 30):
+        fail("etcd did not come back")
+    ok("etcd-down: with every etcd member stopped, containers on different hosts still reach each other")
+
+
+def bad_input(lab):
+    a = lab.hosts["a"]
+    before_links = a.links()
+    before_keys = lab.etcdctl("get --prefix /swiftcni --keys-only").split()
+    prev = None
+    cases = [
+        ("unreachable etcd", overlay_conf(lab, name="bad1", vni=5001, endpoints=["http://10.99.0.250:2379"],
+                                          ranges=[[{"subnet": "10.50.0.0/16"}]], aux={}),
+         11, "etcd unreachable"),
+        ("bad VNI", overlay_conf(lab, name="bad2", vni=16777216, ranges=[[{"subnet": "10.51.0.0/16"}]], aux={}),
+         7, "\"vni\" 16777216: must be between 1 and 16777215"),
+        ("subnet overlap", overlay_conf(lab, name="bad3", vni=5003, ranges=[[{"subnet": "10.10.128.0/20"}]], aux={}),
+         7, "subnet 10.10.128.0/20 overlaps subnet 10.10.0.0/16 of overlay network mhnet"),
+        ("gateway outside subnet", overlay_conf(lab, name="bad4", vni=5004,
+                                                ranges=[[{"subnet": "10.52.0.0/16", "gateway": "10.53.0.1"}]], aux={}),
+         7, "gateway"),
+        ("underlay missing", overlay_conf(lab, name="bad5", vni=5005, underlay="eth9", ranges=[[{"subnet": "10.54.0.0/16"}]], aux={}),
+         7, "\"underlay\" \"eth9\": no such interface"),
+    ]
+    for what, conf, code, msg in cases:
+        ns = lab.container("bad")
+        conf = dict(conf, cniVersion="1.1.0", name=conf.get("name", "bad"))
+        rc, out = a.plugin("overlay", "ADD", dict(conf, name=conf["name"] if "name" in conf else "bad"),
+                           cid="bad-" + what.replace(" ", "-"), netns="/run/netns/" + ns)
+        if rc == 0 or not out or out.get("code") != code or msg not in out.get("msg", ""):
+            fail("%s: expected code %d with \"%s\", got %s" % (what, code, msg, out))
+        if a.links() != before_links:
+            fail("%s left links behind: %s" % (what, sorted(set(a.links()) - set(before_links))))
+        if len(sh("ip -n %s -o link show" % ns).stdout.splitlines()) != 1:
+            fail("%s left an interface in the container" % what)
+        lab.drop_container(ns)
+        print("multihost:   %s → code %d: %s" % (what, code, out["msg"]), flush=True)
+    after_keys = lab.etcdctl("get --prefix /swiftcni --keys-only").split()
+    if sorted(after_keys) != sorted(before_keys):
+        fail("bad input changed etcd: %s" % sorted(set(after_keys) ^ set(before_keys)))
+    ok("bad-input: 5 cases, each a clear error, nothing created")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("bin")
+    ap.add_argument("--per-host", type=int, default=50)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    lab = Lab(args.bin, members=3)
+    try:
+        lab.write_conflist(NET, conflist(lab))
+        members = mesh(lab)
+        parallel(lab, args.per_host)
+        delete(lab, members)
+        etcd_kill(lab)
+        agent(lab)
+        etcd_down(lab, [m for m in members if m[1] in lab.containers])
+        bad_input(lab)
+        print("multihost: all checks passed", flush=True)
+    finally:
+        if not args.keep:
+            lab.cleanup()
+        else:
+            print("kept: " + lab.tmp)
+
+
+if __name__ == "__main__":
+    main()
