@@ -8,7 +8,7 @@ scripts/deps.sh build
 CNI_BIN_DIR=${CNI_BIN_DIR:-/opt/cni/bin}
 swift build -c release --static-swift-stdlib
 mkdir -p "$CNI_BIN_DIR"
-for exe in bridge host-local loopback portmap dns-alias swiftcni-dns cnictl; do
+for exe in bridge host-local loopback portmap dns-alias overlay swiftcni-dns swiftcni-overlay-agent cnictl; do
   install -s -m 0755 ".build/release/$exe" "$CNI_BIN_DIR/$exe"   # stripped, as distributions ship
 done
-echo "install.sh: installed bridge host-local loopback portmap dns-alias swiftcni-dns cnictl into $CNI_BIN_DIR"
+echo "install.sh: installed bridge host-local loopback portmap dns-alias overlay swiftcni-dns swiftcni-overlay-agent cnictl into $CNI_BIN_DIR"
