@@ -70,7 +70,7 @@ let package = Package(
 
         // The harness (may use Foundation).
         .executableTarget(name: "cnictl", dependencies: [
-            "CNI", "Netlink",
+            "CNI", "Netlink", "Etcd",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/cnictl"),
 

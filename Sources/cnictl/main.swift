@@ -186,13 +186,27 @@ struct GC: ParsableCommand {
               cnictl gc mynet --valid cnictl-0123456789abcdef0123/eth0
             """)
     @OptionGroup var cni: CNIOptions
-    @Argument(help: "The network's name.") var network: String
+    @Argument(help: "The network's name (default: every network cnictl's containers know, with their attachments as the valid ones).")
+    var network: String?
     @Option(name: .customLong("valid"), help: "A valid attachment, CONTAINERID/IFNAME (repeatable).")
     var valid: [String] = []
 
     func run() throws {
         try reporting {
             var r = cni.runtime()
+            guard let network else {
+                // Every network: the attachments of cnictl's containers are the valid ones.
+                let store = Store()
+                let known = store.containers()
+                var failures: [String] = []
+                for n in Networks(cni: cni, store: store).all() {
+                    guard let list = try? cni.load(n.name) else { continue }
+                    let valid = known.flatMap { c in c.endpoints.filter { $0.network == n.name }.map { CNI.Attachment(containerID: c.id, ifname: $0.ifname) } }
+                    do { try r.gc(list, valid: valid); print("\(n.name): collected") } catch { failures.append("\(n.name): \(error)") }
+                }
+                if !failures.isEmpty { throw CLIError(failures.joined(separator: "; ")) }
+                return
+            }
             let list = try cni.load(network)
             var attachments: [CNI.Attachment] = []
             if valid.isEmpty {
@@ -282,7 +296,8 @@ struct CNICtl: ParsableCommand {
             Network configurations are read from --conf-dir (or $NETCONFPATH, default /etc/cni/net.d); \
             plugins from --cni-path (or $CNI_PATH, default /opt/cni/bin).
             """,
-        subcommands: [Add.self, Check.self, Del.self, GC.self, Status.self, Version.self, Netns.self])
+        subcommands: [Add.self, Check.self, Del.self, GC.self, Status.self, Version.self, Netns.self,
+                      NetworkGroup.self, RunCommand.self, ExecCommand.self, PsCommand.self, RmCommand.self])
 }
 
 CNICtl.main()

@@ -1,0 +1,111 @@
+import CNI
+import Foundation
+import Netlink
+
+/// Containers as named network namespaces, attached to networks through the CNI runtime.
+struct Containers {
+    let cni: CNIOptions
+    let store: Store
+
+    var networks: Networks { Networks(cni: cni, store: store) }
+
+    /// The predefined network `bridge` (Docker's default bridge: no name resolution),
+    /// created on first use.
+    func ensureDefaultNetwork() throws {
+        if networks.exists("bridge") { return }
+        var spec = NetworkSpec(name: "bridge")
+        spec.options = [(DockerOption.bridgeName, "swiftcni0")]
+        spec.dns = false
+        let n = try networks.plan(spec)
+        try networks.write(n, conflist: networks.conflist(n, kv: nil, underlay: nil, dns: false))
+    }
+
+    /// ADDs the container to `network` on its next free interface; records the endpoint.
+    @discardableResult
+    func attach(_ c: inout ContainerRecord, network: String, ip: String?, ip6: String?, aliases: [String], links: [String],
+                ports: [PortSpec], timing: Timing? = nil) throws -> JSON {
+        if c.endpoint(network) != nil { throw CLIError("container \(c.name) is already connected to network \(network)") }
+        let list = try cni.load(network)
+        let ifname = c.nextIfname
+        var args: [(String, String)] = [("IgnoreUnknown", "1"), ("K8S_POD_NAME", c.name)]
+        let ips = [ip, ip6].compactMap { $0 }
+        for a in ips where IPAddress(a) == nil { throw CLIError("\"\(a)\" is not an IP address") }
+        if !ips.isEmpty { args.append(("IP", ips.joined(separator: ","))) }
+        var caps = JSONObject()
+        if !aliases.isEmpty { caps["aliases"] = .object(JSONObject([(network, .array(aliases.map { .string($0) }))])) }
+        if !links.isEmpty { caps["links"] = .array(links.map { .string($0) }) }
+        if !ports.isEmpty { caps["portMappings"] = .array(ports.map(\.capability)) }
+        let rt = Runtime.Attachment(containerID: c.id, netns: c.netns, ifname: ifname, args: args, capabilityArgs: caps)
+        var runtime = cni.runtime()
+        let result = try runtime.add(list, rt)
+        timing?.plugins += runtime.steps.reduce(0) { $0 + $1.nanos }
+        c.endpoints.append(ContainerRecord.Endpoint(network: network, ifname: ifname, ip: ip, ip6: ip6, aliases: aliases,
+                                                     links: links, ports: ports))
+        try store.save(c)
+        return result
+    }
+
+    /// DELs the container from `network`. With `force`, a DEL that fails (broken state, a
+    /// namespace gone) does not stop it: the endpoint is dropped and the network's plugins
+    /// are asked to garbage-collect everything no known container holds.
+    func detach(_ c: inout ContainerRecord, network: String, force: Bool) throws {
+        guard let ep = c.endpoint(network) else { throw CLIError("container \(c.name) is not connected to network \(network)") }
+        let rt = Runtime.Attachment(containerID: c.id, netns: c.netns, ifname: ep.ifname)
+        do {
+            let list = try cni.load(network)
+            var runtime = cni.runtime()
+            try runtime.del(list, rt)
+        } catch {
+            guard force else { throw error }
+            var runtime = cni.runtime()
+            try? FileManager.default.removeItem(atPath: runtime.cachePath(network, rt))
+            if let list = try? cni.load(network) {
+                let valid = store.containers().flatMap { o in
+                    o.endpoints.filter { $0.network == network && !(o.id == c.id && $0.ifname == ep.ifname) }
+                        .map { CNI.Attachment(containerID: o.id, ifname: $0.ifname) }
+                }
+                try? runtime.gc(list, valid: valid)
+            }
+        }
+        c.endpoints.removeAll { $0.network == network }
+        try store.save(c)
+        ResolvConf.update(cni.runtime(), netns: c.netns)
+    }
+
+    /// Finds a container by name or ID prefix.
+    func find(_ ref: String) throws -> ContainerRecord {
+        if let c = try store.container(ref) { return c }
+        let byID = store.containers().filter { $0.id.hasPrefix(ref) }
+        if byID.count == 1 { return byID[0] }
+        throw CLIError("no such container: \(ref)")
+    }
+
+    /// The cached CNI result of an endpoint.
+    func result(_ c: ContainerRecord, _ ep: ContainerRecord.Endpoint) -> CNIResult? {
+        let rt = Runtime.Attachment(containerID: c.id, netns: c.netns, ifname: ep.ifname)
+        guard let o = cni.runtime().readCache(ep.network, rt), let r = o["result"] else { return nil }
+        return try? CNIResult(json: r, path: "cached result")
+    }
+}
+
+/// Where cnictl's time goes (for `--timing`).
+final class Timing {
+    let start = Posix.monotonicNanos()
+    var plugins: UInt64 = 0
+    var marks: [(String, UInt64)] = []
+    func mark(_ s: String) { marks.append((s, Posix.monotonicNanos())) }
+
+    func report(processStart: UInt64?) -> String {
+        let end = Posix.monotonicNanos()
+        let total = Double(end - start) / 1e6
+        let plug = Double(plugins) / 1e6
+        var s = String(format: "timing: command %.2f ms = plugin execs %.2f ms + cnictl %.2f ms", total, plug, total - plug)
+        if let p = processStart { s += String(format: " (plus %.2f ms from process start to the command)", Double(start - p) / 1e6) }
+        var last = start
+        for (n, t) in marks {
+            s += String(format: "\n  %@: +%.2f ms", n, Double(t - last) / 1e6)
+            last = t
+        }
+        return s
+    }
+}

@@ -1,0 +1,513 @@
+import ArgumentParser
+import CNI
+import Etcd
+import Foundation
+import Netlink
+
+/// `docker network`-style commands over CNI, with named network namespaces as containers.
+struct NetworkGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "network",
+        abstract: "Manage networks the way `docker network` does (bridge and overlay).",
+        subcommands: [Create.self, Ls.self, Inspect.self, NetRm.self, Prune.self, Connect.self, Disconnect.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a network: writes a conflist (bridge + host-local + portmap + dns-alias, or overlay + dns-alias).",
+            discussion: """
+                Examples:
+                  cnictl network create simple-network
+                  cnictl network create -d bridge --subnet 172.25.0.0/16 isolated_nw
+                  cnictl network create -o com.docker.network.bridge.host_binding_ipv4=172.233.0.1 simple-network2
+                  cnictl network create -d overlay --kv etcd://10.0.0.10:2379 \\
+                      --subnet 192.168.0.0/16 --subnet 192.170.0.0/16 \\
+                      --gateway 192.168.0.100 --gateway 192.170.0.100 --ip-range 192.168.1.0/24 \\
+                      --aux-address my-router=192.168.1.5 my-multihost-network
+                Options (-o): com.docker.network.bridge.name, .enable_ip_masquerade, .enable_icc,
+                .host_binding_ipv4, com.docker.network.driver.mtu (bridge); driver.mtu,
+                com.docker.network.driver.overlay.vxlanid_list, swiftcni.overlay.underlay (overlay).
+                Without --subnet a free private subnet is picked (not overlapping other networks or
+                this host's routes).
+                """)
+        @OptionGroup var cni: CNIOptions
+        @Option(name: [.short, .customLong("driver")], help: "bridge (default) or overlay") var driver = "bridge"
+        @Option(name: .customLong("subnet"), help: "Subnet in CIDR form (repeatable for overlay).") var subnets: [String] = []
+        @Option(name: .customLong("gateway"), help: "Gateway of a subnet (repeatable).") var gateways: [String] = []
+        @Option(name: .customLong("ip-range"), help: "Allocate container addresses from this sub-range.") var ipRanges: [String] = []
+        @Option(name: .customLong("aux-address"), help: "NAME=IP never handed out (repeatable).") var aux: [String] = []
+        @Flag(name: .customLong("internal"), help: "No traffic to or from outside the network.") var isInternal = false
+        @Flag(name: .customLong("ipv6"), help: "Also an IPv6 subnet.") var ipv6 = false
+        @Option(name: [.short, .customLong("opt")], help: "Driver option KEY=VALUE (repeatable).") var opts: [String] = []
+        @Option(name: .customLong("label"), help: "Label KEY=VALUE (repeatable).") var labels: [String] = []
+        @Option(name: .customLong("kv"), help: "Overlay: etcd endpoints, etcd://HOST:PORT[,…].") var kv: [String] = []
+        @Flag(name: .customLong("force"), help: "Create even if the subnet overlaps another network's.") var force = false
+        @Argument(help: "The network's name.") var name: String
+
+        static func pairs(_ list: [String], _ what: String) throws -> [(String, String)] {
+            try list.map { s in
+                guard let eq = s.firstIndex(of: "="), eq != s.startIndex else { throw CLIError("\(what) \"\(s)\": expected KEY=VALUE") }
+                return (String(s[..<eq]), String(s[s.index(after: eq)...]))
+            }
+        }
+
+        func run() throws {
+            try reporting {
+                let store = Store()
+                let lock = try store.lock()
+                defer { lock.unlock() }
+                var spec = NetworkSpec(name: name)
+                spec.driver = driver
+                spec.subnets = try subnets.map { s in
+                    guard let n = IPNetwork(s) else { throw CLIError("--subnet \(s): not a CIDR subnet") }
+                    return n
+                }
+                spec.gateways = try gateways.map { g in
+                    guard let a = IPAddress(g) else { throw CLIError("--gateway \(g): not an IP address") }
+                    return a
+                }
+                spec.ipRanges = try ipRanges.map { r in
+                    guard let n = IPNetwork(r) else { throw CLIError("--ip-range \(r): not a CIDR range") }
+                    return n
+                }
+                spec.aux = try Create.pairs(aux, "--aux-address").map { k, v in
+                    guard let a = IPAddress(v) else { throw CLIError("--aux-address \(k)=\(v): not an IP address") }
+                    return (k, a)
+                }
+                spec.isInternal = isInternal
+                spec.ipv6 = ipv6
+                spec.options = try Create.pairs(opts, "-o")
+                spec.labels = try Create.pairs(labels, "--label")
+                spec.force = force
+                let nets = Networks(cni: cni, store: store)
+                var kvConfig: EtcdConfig? = nil
+                var underlay: String? = nil
+                if driver == "overlay" {
+                    kvConfig = try nets.kvConfig(kv)
+                    underlay = spec.options.first { $0.0 == DockerOption.underlay }?.1 ?? store.config()["underlay"]
+                    // A network another host created: take its definition (global scope).
+                    if let shared = try OverlayShared.fetch(kvConfig!, name: name) {
+                        if nets.exists(name) { throw CLIError("network with name \(name) already exists") }
+                        try nets.write(shared, conflist: nets.conflist(shared, kv: kvConfig, underlay: underlay, dns: true))
+                        print(shared.id)
+                        return
+                    }
+                }
+                let n = try nets.plan(spec)
+                if let kvConfig { try OverlayShared.publish(kvConfig, n) }
+                try nets.write(n, conflist: nets.conflist(n, kv: kvConfig, underlay: underlay, dns: spec.dns))
+                print(n.id)
+            }
+        }
+    }
+
+    struct Ls: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List networks.",
+                                                        discussion: "Examples:\n  cnictl network ls\n  cnictl network ls --format json")
+        @OptionGroup var cni: CNIOptions
+        @Option(name: .customLong("format"), help: "table or json") var format = OutputFormat.table
+
+        func run() throws {
+            try reporting {
+                let store = Store()
+                let nets = Networks(cni: cni, store: store)
+                var rows: [[String]] = []
+                var json: [JSON] = []
+                for n in nets.all() {
+                    let r = try? store.network(n.name)
+                    let driver = r?.driver ?? (n.driver == "overlay" ? "overlay" : n.driver == "bridge" ? "bridge" : n.driver)
+                    let id = r?.id ?? String(stableHash(n.name))
+                    rows.append([String(id.prefix(12)), n.name, driver, r?.scope ?? "local"])
+                    json.append(["ID": .string(id), "Name": .string(n.name), "Driver": .string(driver), "Scope": .string(r?.scope ?? "local")])
+                }
+                if format == .json { print(JSON.array(json).serialized(indent: 4)) } else {
+                    printTable(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows)
+                }
+            }
+        }
+    }
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show networks in detail (JSON, Docker's shape).",
+                                                        discussion: "Example:\n  cnictl network inspect isolated_nw")
+        @OptionGroup var cni: CNIOptions
+        @Argument(help: "Network names.") var names: [String]
+
+        func run() throws {
+            try reporting {
+                let store = Store()
+                let ctrs = Containers(cni: cni, store: store)
+                var out: [JSON] = []
+                for name in names {
+                    let list = try cni.load(name)
+                    let r = try store.network(name)
+                    var containers: [(String, JSON)] = []
+                    for c in store.containers() {
+                        guard let ep = c.endpoint(name), let res = ctrs.result(c, ep) else { continue }
+                        let iface = res.interfaces.first { $0.name == ep.ifname && $0.sandbox == c.netns }
+                        let v4 = res.ips.first { $0.address.family == .v4 }?.address.description ?? ""
+                        let v6 = res.ips.first { $0.address.family == .v6 }?.address.description ?? ""
+                        containers.append((c.id, ["Name": .string(c.name), "EndpointID": .string(String(stableHash(c.id + ep.ifname))),
+                                                  "MacAddress": .string(iface?.mac ?? ""), "IPv4Address": .string(v4), "IPv6Address": .string(v6)]))
+                    }
+                    let first = list.plugins.first ?? JSONObject()
+                    let driver = r?.driver ?? (first["type"]?.stringValue ?? "")
+                    let pools = r?.pools.map(\.json) ?? []
+                    var o: [(String, JSON)] = [
+                        ("Name", .string(name)), ("Id", .string(r?.id ?? String(stableHash(name)))), ("Created", .string(r?.created ?? "")),
+                        ("Scope", .string(r?.scope ?? "local")), ("Driver", .string(driver)), ("EnableIPv6", .bool(r?.ipv6 ?? false)),
+                        ("IPAM", ["Driver": "default", "Options": .object(JSONObject()), "Config": .array(pools)]),
+                        ("Internal", .bool(r?.isInternal ?? (first["internal"]?.boolValue ?? false))),
+                        ("Attachable", false), ("Ingress", false), ("ConfigFrom", ["Network": ""]), ("ConfigOnly", false),
+                        ("Containers", .object(JSONObject(containers))),
+                        ("Options", .object(JSONObject((r?.options ?? []).map { ($0.0, .string($0.1)) }))),
+                        ("Labels", .object(JSONObject((r?.labels ?? []).map { ($0.0, .string($0.1)) }))),
+                    ]
+                    if let v = r?.vni { o.append(("VNI", .int(v))) }
+                    o.append(("ConfList", .string(Networks(cni: cni, store: store).conflistPath(name))))
+                    out.append(.object(JSONObject(o)))
+                }
+                print(JSON.array(out).serialized(indent: 4))
+            }
+        }
+    }
+
+    struct NetRm: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove networks (refused while containers are attached).",
+                                                        discussion: "Example:\n  cnictl network rm isolated_nw")
+        @OptionGroup var cni: CNIOptions
+        @Argument(help: "Network names.") var names: [String]
+
+        func run() throws {
+            try reporting {
+                let store = Store()
+                let lock = try store.lock()
+                defer { lock.unlock() }
+                for name in names {
+                    try NetworkGroup.remove(cni: cni, store: store, name: name)
+                    print(name)
+                }
+            }
+        }
+    }
+
+    static func remove(cni: CNIOptions, store: Store, name: String) throws {
+        let nets = Networks(cni: cni, store: store)
+        guard nets.exists(name) else { throw CLIError("network \(name) not found") }
+        let users = store.containers().filter { $0.endpoint(name) != nil }.map(\.name)
+        if !users.isEmpty {
+            throw CLIError("network \(name) has active endpoints (containers: \(users.joined(separator: ", "))); disconnect them first")
+        }
+        let list = try? cni.load(name)
+        if let r = try store.network(name), r.driver == "overlay", let list, let etcd = list.plugins.first?["etcd"],
+           let cfg = try? EtcdConfig(JSONReader(etcd, path: "etcd")) {
+            try OverlayShared.unpublish(cfg, name: name)
+        }
+        let path = list?.path ?? nets.conflistPath(name)
+        try? FileManager.default.removeItem(atPath: path.hasPrefix("/") ? path : Posix.join(nets.confDir, path))
+        try? FileManager.default.removeItem(atPath: nets.conflistPath(name))
+        store.removeNetwork(name)
+    }
+
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove every network no container uses (not the default bridge).",
+                                                        discussion: "Example:\n  cnictl network prune")
+        @OptionGroup var cni: CNIOptions
+
+        func run() throws {
+            try reporting {
+                let store = Store()
+                let lock = try store.lock()
+                defer { lock.unlock() }
+                let used = Set(store.containers().flatMap { $0.endpoints.map(\.network) })
+                var removed: [String] = []
+                for r in store.networks() where r.name != "bridge" && !used.contains(r.name) {
+                    try NetworkGroup.remove(cni: cni, store: store, name: r.name)
+                    removed.append(r.name)
+                }
+                if !removed.isEmpty { print("Deleted Networks:\n" + removed.joined(separator: "\n")) }
+            }
+        }
+    }
+
+    struct Connect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Connect a container to a network (on its next free interface).",
+            discussion: """
+                Examples:
+                  cnictl network connect isolated_nw container2
+                  cnictl network connect --alias scoped-app local_alias container6
+                  cnictl network connect --link container5:foo local_alias container4
+                """)
+        @OptionGroup var cni: CNIOptions
+        @Option(name: .customLong("ip"), help: "IPv4 address.") var ip: String?
+        @Option(name: .customLong("ip6"), help: "IPv6 address.") var ip6: String?
+        @Option(name: .customLong("alias"), help: "Network-scoped alias (repeatable).") var aliases: [String] = []
+        @Option(name: .customLong("link"), help: "CONTAINER:ALIAS, for this container only (repeatable).") var links: [String] = []
+        @Argument(help: "Network.") var network: String
+        @Argument(help: "Container.") var container: String
+
+        func run() throws {
+            try reporting {
+                let store = Store()
+                let lock = try store.lock()
+                defer { lock.unlock() }
+                let ctrs = Containers(cni: cni, store: store)
+                var c = try ctrs.find(container)
+                try ctrs.attach(&c, network: network, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: [])
+            }
+        }
+    }
+
+    struct Disconnect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Disconnect a container from a network.",
+            discussion: """
+                With -f, a stale endpoint (broken state, or a namespace that is gone) is cleared: DEL
+                errors are ignored and the network's plugins garbage-collect what no known container holds.
+                Examples:
+                  cnictl network disconnect isolated_nw container2
+                  cnictl network disconnect -f multihost redis_db
+                """)
+        @OptionGroup var cni: CNIOptions
+        @Flag(name: [.short, .customLong("force")], help: "Clear a stale endpoint.") var force = false
+        @Argument(help: "Network.") var network: String
+        @Argument(help: "Container.") var container: String
+
+        func run() throws {
+            try reporting {
+                let store = Store()
+                let lock = try store.lock()
+                defer { lock.unlock() }
+                let ctrs = Containers(cni: cni, store: store)
+                var c: ContainerRecord
+                do { c = try ctrs.find(container) } catch {
+                    // -f on a container cnictl no longer knows: clear any cached attachment of that name.
+                    guard force else { throw error }
+                    try NetworkGroup.forgetStale(cni: cni, store: store, network: network, name: container)
+                    return
+                }
+                try ctrs.detach(&c, network: network, force: force)
+            }
+        }
+    }
+
+    /// `disconnect -f` for a container without a record: DEL (ignoring errors) every cached
+    /// attachment of the network whose namespace was /run/netns/<name>, then GC.
+    static func forgetStale(cni: CNIOptions, store: Store, network: String, name: String) throws {
+        var runtime = cni.runtime()
+        let list = try cni.load(network)
+        var found = false
+        for a in runtime.cachedAttachments() where a.network == network && a.rt.netns == NamedNamespaces.path(name) {
+            found = true
+            _ = try? runtime.del(list, a.rt)
+            try? FileManager.default.removeItem(atPath: runtime.cachePath(network, a.rt))
+        }
+        let valid = store.containers().flatMap { o in o.endpoints.filter { $0.network == network }.map { CNI.Attachment(containerID: o.id, ifname: $0.ifname) } }
+        try? runtime.gc(list, valid: valid)
+        if !found { FileHandle.standardError.write(Data("cnictl: no endpoint of \(name) in network \(network); garbage-collected the network\n".utf8)) }
+    }
+}
+
+/// Overlay networks are global: their definition is shared through etcd so that every host
+/// creating the same network gets the same VNI, subnets and ID.
+enum OverlayShared {
+    static func key(_ cfg: EtcdConfig, _ name: String) -> String { "\(cfg.prefix)/cnictl/networks/\(name)" }
+
+    static func fetch(_ cfg: EtcdConfig, name: String) throws -> NetworkRecord? {
+        do {
+            guard let kv = try EtcdClient(cfg).get(key(cfg, name)) else { return nil }
+            return try NetworkRecord(json: JSON.parse(kv.value))
+        } catch let e as EtcdError { throw CLIError("\(e)") }
+    }
+
+    static func publish(_ cfg: EtcdConfig, _ n: NetworkRecord) throws {
+        let etcd = EtcdClient(cfg)
+        do {
+            // VNI and subnets must not clash with other overlay networks of the cluster.
+            let (others, _) = try etcd.range(prefix: "\(cfg.prefix)/cnictl/networks/")
+            for kv in others {
+                guard let o = try? NetworkRecord(json: JSON.parse(kv.value)), o.name != n.name else { continue }
+                if o.vni == n.vni { throw CLIError("VNI \(n.vni ?? 0) is already used by overlay network \(o.name)") }
+                for p in n.pools { if let q = o.pools.first(where: { $0.subnet.overlaps(p.subnet) }) {
+                    throw CLIError("subnet \(p.subnet) overlaps \(q.subnet) of overlay network \(o.name)")
+                } }
+            }
+            if !(try etcd.create(key(cfg, n.name), n.json.serializedBytes())) {
+                throw CLIError("network with name \(n.name) already exists in the cluster")
+            }
+        } catch let e as EtcdError { throw CLIError("\(e)") }
+    }
+
+    /// Removes the shared definition when no host has a container on the network any more.
+    static func unpublish(_ cfg: EtcdConfig, name: String) throws {
+        let etcd = EtcdClient(cfg)
+        do {
+            let (eps, _) = try etcd.range(prefix: "\(cfg.prefix)/networks/\(name)/endpoints/")
+            if !eps.isEmpty { return }
+            try etcd.delete(key(cfg, name))
+            try etcd.delete("\(cfg.prefix)/netconfigs/\(name)")
+            try etcd.delete(prefix: "\(cfg.prefix)/networks/\(name)/")
+        } catch let e as EtcdError { throw CLIError("\(e)") }
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Create a container (a named network namespace with lo up) and attach it to a network.",
+        discussion: """
+            Without --network it joins the default network "bridge" (created on first use; like
+            Docker's default bridge it has no name resolution). Prints the container's ID.
+            Examples:
+              cnictl run --name container1
+              cnictl run --name container3 --network isolated_nw --ip 172.25.3.3
+              cnictl run --name container4 --network isolated_nw --link container5:c5
+              cnictl run --name container6 --network isolated_nw --network-alias app
+              cnictl run --name web --network simple-network3 -p 8081:80
+            """)
+    @OptionGroup var cni: CNIOptions
+    @Option(name: .customLong("name"), help: "The container's (and its namespace's) name.") var name: String
+    @Option(name: .customLong("network"), help: "Network to join (default: bridge).") var network: String?
+    @Option(name: .customLong("ip"), help: "IPv4 address.") var ip: String?
+    @Option(name: .customLong("ip6"), help: "IPv6 address.") var ip6: String?
+    @Option(name: .customLong("network-alias"), help: "Network-scoped alias (repeatable).") var aliases: [String] = []
+    @Option(name: .customLong("link"), help: "CONTAINER:ALIAS (repeatable).") var links: [String] = []
+    @Option(name: [.short, .customLong("publish")], help: "[HOSTIP:]HOSTPORT:PORT[/PROTO] (repeatable).") var publish: [String] = []
+    @Flag(name: .customLong("timing"), help: "Print where the time went (stderr).") var timing = false
+
+    func run() throws {
+        try reporting {
+            let t = Timing()
+            let store = Store()
+            let lock = try store.lock()
+            defer { lock.unlock() }
+            let ctrs = Containers(cni: cni, store: store)
+            guard name.range(of: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", options: .regularExpression) != nil, name.count <= 63 else {
+                throw CLIError("invalid container name \"\(name)\": use letters, digits, '_', '.', '-'")
+            }
+            if try store.container(name) != nil { throw CLIError("container name \"\(name)\" is already in use") }
+            let ports = try publish.map { try PortSpec($0) }
+            let net = network ?? "bridge"
+            if net == "bridge" && network == nil { try ctrs.ensureDefaultNetwork() }
+            if network != nil, !ctrs.networks.exists(net) { throw CLIError("network \(net) not found") }
+            if !links.isEmpty && net == "bridge" {
+                throw CLIError("--link needs a user-defined network (the default bridge has no name resolution)")
+            }
+            for l in links where l.split(separator: ":").count > 2 || l.isEmpty { throw CLIError("--link \(l): expected CONTAINER:ALIAS") }
+            t.mark("checks")
+            try NamedNamespaces.create(name)
+            let lo = try? NetlinkSocket.inNamespace(path: NamedNamespaces.path(name))
+            if let lo, let l = try lo.link(named: "lo") { try lo.setLink(index: l.index, LinkSettings(up: true)) }
+            t.mark("netns")
+            var c = ContainerRecord(name: name, id: randomID(), created: nowTimestamp(), endpoints: [])
+            do {
+                try store.save(c)
+                try ctrs.attach(&c, network: net, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: ports, timing: t)
+            } catch {
+                for ep in c.endpoints.reversed() { try? ctrs.detach(&c, network: ep.network, force: true) }
+                store.removeContainer(name)
+                ResolvConf.remove(name)
+                try? NamedNamespaces.delete(name)
+                throw error
+            }
+            t.mark("attach (with plugin execs)")
+            print(c.id)
+            if timing { FileHandle.standardError.write(Data((t.report(processStart: processStartNanos()) + "\n").utf8)) }
+        }
+    }
+}
+
+/// When this process started (CLOCK_MONOTONIC, from /proc/self/stat), for --timing.
+func processStartNanos() -> UInt64? {
+    guard let s = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+          let close = s.lastIndex(of: ")") else { return nil }
+    let f = s[s.index(after: close)...].split(separator: " ")
+    guard f.count > 19, let ticks = UInt64(f[19]) else { return nil }
+    return ticks * (1_000_000_000 / UInt64(sysconf(Int32(_SC_CLK_TCK))))
+}
+
+struct ExecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec",
+        abstract: "Run a command in a container's network namespace, as `ip netns exec` does (its resolv.conf in place).",
+        discussion: "Examples:\n  cnictl exec container2 -- ping -c 1 container3\n  cnictl exec web -- ip addr")
+    @Argument(help: "Container.") var container: String
+    @Argument(parsing: .captureForPassthrough, help: "Command and arguments.") var command: [String] = []
+
+    func run() throws {
+        try reporting {
+            var cmd = command
+            if cmd.first == "--" { cmd.removeFirst() }
+            guard !cmd.isEmpty else { throw CLIError("no command given (cnictl exec NAME -- CMD …)") }
+            let store = Store()
+            let name = (try? Containers(cni: CNIOptions(), store: store).find(container).name) ?? container
+            guard Posix.exists(NamedNamespaces.path(name)) else { throw CLIError("no such container: \(container)") }
+            let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "ip"
+            let argv = [ip, "netns", "exec", name] + cmd
+            // Replace this process, as ip does.
+            let cargs = argv.map { strdup($0) } + [nil]
+            execv(ip, cargs)
+            throw CLIError("exec \(ip): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+struct PsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List containers.",
+                                                    discussion: "Examples:\n  cnictl ps\n  cnictl ps --format json")
+    @OptionGroup var cni: CNIOptions
+    @Option(name: .customLong("format"), help: "table or json") var format = OutputFormat.table
+
+    func run() throws {
+        try reporting {
+            let store = Store()
+            let ctrs = Containers(cni: cni, store: store)
+            var rows: [[String]] = []
+            var json: [JSON] = []
+            for c in store.containers() {
+                var addrs: [String] = []
+                var nets: [(String, JSON)] = []
+                for ep in c.endpoints {
+                    let res = ctrs.result(c, ep)
+                    let ips = res?.ips.map { $0.address.address.description } ?? []
+                    addrs += ips
+                    nets.append((ep.network, ["Ifname": .string(ep.ifname), "IPs": .array(ips.map { .string($0) })]))
+                }
+                let ports = c.endpoints.flatMap(\.ports).map(\.description)
+                rows.append([String(c.id.prefix(12)), c.name, c.endpoints.map(\.network).joined(separator: ","),
+                             addrs.joined(separator: ","), ports.joined(separator: ",")])
+                json.append(["Id": .string(c.id), "Name": .string(c.name), "Created": .string(c.created),
+                             "Networks": .object(JSONObject(nets)), "Ports": .array(ports.map { .string($0) })])
+            }
+            if format == .json { print(JSON.array(json).serialized(indent: 4)) } else {
+                printTable(["CONTAINER ID", "NAME", "NETWORKS", "IP ADDRESSES", "PORTS"], rows)
+            }
+        }
+    }
+}
+
+struct RmCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Remove containers: detach from every network, then delete the namespace.",
+        discussion: "With -f, DEL errors do not stop it (stale state is garbage-collected).\nExample:\n  cnictl rm container1 container2")
+    @OptionGroup var cni: CNIOptions
+    @Flag(name: [.short, .customLong("force")], help: "Remove even if a DEL fails.") var force = false
+    @Argument(help: "Containers.") var containers: [String]
+
+    func run() throws {
+        try reporting {
+            let store = Store()
+            let lock = try store.lock()
+            defer { lock.unlock() }
+            let ctrs = Containers(cni: cni, store: store)
+            for ref in containers {
+                var c = try ctrs.find(ref)
+                for ep in c.endpoints.reversed() { try ctrs.detach(&c, network: ep.network, force: force) }
+                ResolvConf.remove(c.name)
+                try NamedNamespaces.delete(c.name)
+                store.removeContainer(c.name)
+                print(c.name)
+            }
+        }
+    }
+}
