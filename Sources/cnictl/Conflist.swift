@@ -1,5 +1,8 @@
 import CNI
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A network configuration list (`.conflist`), or a single-plugin `.conf`/`.json` promoted
 /// to a list, as libcni loads them.
@@ -67,6 +70,9 @@ struct Conflist {
 
     /// Finds the network `name` in `dir` (conflists first, then .conf/.json, sorted by file name).
     static func load(name: String, dir: String) throws -> Conflist {
+        // The usual file name first (a scan of every file otherwise, as libcni does).
+        let direct = Posix.join(dir, name + ".conflist")
+        if let b = try? Posix.readFile(direct), let c = try? Conflist(bytes: b, path: direct), c.name == name { return c }
         let fm = FileManager.default
         guard let entries = try? fm.contentsOfDirectory(atPath: dir) else {
             throw LoadError.notFound(name, dir)
@@ -74,7 +80,7 @@ struct Conflist {
         let sorted = entries.sorted()
         for ext in [[".conflist"], [".conf", ".json"]] {
             for f in sorted where ext.contains(where: { f.hasSuffix($0) }) {
-                let p = (dir as NSString).appendingPathComponent(f)
+                let p = Posix.join(dir, f)
                 guard let d = fm.contents(atPath: p) else { continue }
                 guard let c = try? Conflist(bytes: Array(d), path: p) else { continue }
                 if c.name == name { return c }
@@ -91,7 +97,7 @@ struct Conflist {
         var out: [Conflist] = []
         for ext in [[".conflist"], [".conf", ".json"]] {
             for f in entries.sorted() where ext.contains(where: { f.hasSuffix($0) }) {
-                let p = (dir as NSString).appendingPathComponent(f)
+                let p = Posix.join(dir, f)
                 guard let d = fm.contents(atPath: p), let c = try? Conflist(bytes: Array(d), path: p),
                       !seen.contains(c.name) else { continue }
                 seen.insert(c.name)

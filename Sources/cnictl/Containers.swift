@@ -1,5 +1,8 @@
 import CNI
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import Netlink
 
 /// Containers as named network namespaces, attached to networks through the CNI runtime.
@@ -37,11 +40,14 @@ struct Containers {
         if !ports.isEmpty { caps["portMappings"] = .array(ports.map(\.capability)) }
         let rt = Runtime.Attachment(containerID: c.id, netns: c.netns, ifname: ifname, args: args, capabilityArgs: caps)
         var runtime = cni.runtime()
+        timing?.mark("attach: prepare")
         let result = try runtime.add(list, rt)
         timing?.plugins += runtime.steps.reduce(0) { $0 + $1.nanos }
+        timing?.mark("attach: CNI ADD (plugins \(runtime.steps.map(\.type).joined(separator: ", ")))")
         c.endpoints.append(ContainerRecord.Endpoint(network: network, ifname: ifname, ip: ip, ip6: ip6, aliases: aliases,
                                                      links: links, ports: ports))
         try store.save(c)
+        timing?.mark("attach: record")
         return result
     }
 
@@ -99,13 +105,20 @@ final class Timing {
         let end = Posix.monotonicNanos()
         let total = Double(end - start) / 1e6
         let plug = Double(plugins) / 1e6
-        var s = String(format: "timing: command %.2f ms = plugin execs %.2f ms + cnictl %.2f ms", total, plug, total - plug)
-        if let p = processStart { s += String(format: " (plus %.2f ms from process start to the command)", Double(start - p) / 1e6) }
+        var s = "timing: command \(ms(total)) ms = plugin execs \(ms(plug)) ms + cnictl \(ms(total - plug)) ms"
+        if let p = processStart { s += " (plus \(ms(Double(start - p) / 1e6)) ms from process start to the command)" }
         var last = start
         for (n, t) in marks {
-            s += String(format: "\n  %@: +%.2f ms", n, Double(t - last) / 1e6)
+            s += "\n  \(n): +\(ms(Double(t - last) / 1e6)) ms"
             last = t
         }
         return s
+    }
+
+    /// Two decimals.
+    func ms(_ v: Double) -> String {
+        let c = Int((v * 100).rounded())
+        let frac = abs(c % 100)
+        return "\(c / 100).\(frac < 10 ? "0" : "")\(frac)"
     }
 }

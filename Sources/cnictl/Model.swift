@@ -1,5 +1,8 @@
 import CNI
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// cnictl's own records, under `$SWIFTCNI_STATE_DIR/cnictl` (default /var/lib/swiftcni/cnictl),
 /// so every command works the same after a restart: the networks it created (Docker's view
@@ -25,7 +28,8 @@ struct Store {
 
     func write(_ dir: String, _ name: String, _ j: JSON) throws {
         try Posix.makeDirectories(dir)
-        try Posix.writeFileAtomically(Posix.join(dir, name + ".json"), j.serializedBytes(indent: 2), mode: 0o600)
+        // Renamed into place (whole or not at all); not fsync'ed, as libcni's cache.
+        try Posix.writeFileAtomically(Posix.join(dir, name + ".json"), j.serializedBytes(indent: 2), mode: 0o600, sync: false)
     }
 
     func names(_ dir: String) -> [String] {
@@ -246,6 +250,15 @@ struct PortSpec: CustomStringConvertible, Equatable {
     }
 }
 
+/// Docker's names: [a-zA-Z0-9][a-zA-Z0-9_.-]* (no regular expression: ICU costs a
+/// millisecond to load).
+func isDockerName(_ s: String) -> Bool {
+    let u = Array(s.utf8)
+    guard let f = u.first else { return false }
+    func alnum(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
+    return alnum(f) && u.dropFirst().allSatisfy { alnum($0) || $0 == 95 || $0 == 46 || $0 == 45 }
+}
+
 /// 64 hex digits, as Docker's IDs.
 func randomID() -> String {
     var g = SystemRandomNumberGenerator()
@@ -256,9 +269,7 @@ func randomID() -> String {
 }
 
 func nowTimestamp() -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: Date())
+    Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
 }
 
 /// Aligned columns (or JSON with --format json).
@@ -266,7 +277,7 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     var widths = header.map(\.count)
     for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
     func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i] + 3, withPad: " ", startingAt: 0) }.joined()
+        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c + String(repeating: " ", count: widths[i] + 3 - c.count) }.joined()
     }
     print(line(header))
     for r in rows { print(line(r)) }

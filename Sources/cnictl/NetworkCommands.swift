@@ -1,7 +1,10 @@
 import ArgumentParser
 import CNI
 import Etcd
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import Netlink
 
 /// `docker network`-style commands over CNI, with named network namespaces as containers.
@@ -304,7 +307,7 @@ struct NetworkGroup: ParsableCommand {
         }
         let valid = store.containers().flatMap { o in o.endpoints.filter { $0.network == network }.map { CNI.Attachment(containerID: o.id, ifname: $0.ifname) } }
         try? runtime.gc(list, valid: valid)
-        if !found { FileHandle.standardError.write(Data("cnictl: no endpoint of \(name) in network \(network); garbage-collected the network\n".utf8)) }
+        if !found { Posix.writeStderr("cnictl: no endpoint of \(name) in network \(network); garbage-collected the network\n") }
     }
 }
 
@@ -381,15 +384,16 @@ struct RunCommand: ParsableCommand {
             let store = Store()
             let lock = try store.lock()
             defer { lock.unlock() }
+            t.mark("lock")
             let ctrs = Containers(cni: cni, store: store)
-            guard name.range(of: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", options: .regularExpression) != nil, name.count <= 63 else {
+            guard isDockerName(name), name.utf8.count <= 63 else {
                 throw CLIError("invalid container name \"\(name)\": use letters, digits, '_', '.', '-'")
             }
             if try store.container(name) != nil { throw CLIError("container name \"\(name)\" is already in use") }
             let ports = try publish.map { try PortSpec($0) }
             let net = network ?? "bridge"
-            if net == "bridge" && network == nil { try ctrs.ensureDefaultNetwork() }
-            if network != nil, !ctrs.networks.exists(net) { throw CLIError("network \(net) not found") }
+            if network == nil { try ctrs.ensureDefaultNetwork() }
+            if (try? cni.load(net)) == nil { throw CLIError("network \(net) not found") }
             if !links.isEmpty && net == "bridge" {
                 throw CLIError("--link needs a user-defined network (the default bridge has no name resolution)")
             }
@@ -412,14 +416,71 @@ struct RunCommand: ParsableCommand {
             }
             t.mark("attach (with plugin execs)")
             print(c.id)
-            if timing { FileHandle.standardError.write(Data((t.report(processStart: processStartNanos()) + "\n").utf8)) }
+            if timing { Posix.writeStderr((t.report(processStart: processStartNanos()) + "\n")) }
         }
+    }
+}
+
+extension RunCommand {
+    /// The options of `run` read directly; nil for anything else (help, unknown options, a
+    /// missing value, no --name), which ArgumentParser then handles.
+    static func fastParse(_ args: [String]) -> RunCommand? {
+        var c = RunCommand()
+        var cni = CNIOptions()
+        var name: String?, network: String?, ip: String?, ip6: String?, confDir: String?, cniPath: String?, cacheDir: String?
+        var aliases: [String] = [], links: [String] = [], publish: [String] = []
+        var timing = false
+        var i = 0
+        func value(_ a: String) -> (String, String)? {
+            if let eq = a.firstIndex(of: "="), a.hasPrefix("--") { return (String(a[..<eq]), String(a[a.index(after: eq)...])) }
+            return nil
+        }
+        while i < args.count {
+            var key = args[i]
+            var v: String? = nil
+            if let (k, val) = value(key) { key = k; v = val }
+            if key == "--timing" { timing = true; i += 1; continue }
+            if v == nil {
+                guard i + 1 < args.count, !args[i + 1].hasPrefix("-") || key == "-p" || key == "--publish" else { return nil }
+                v = args[i + 1]
+                i += 2
+            } else {
+                i += 1
+            }
+            switch key {
+            case "--name": name = v
+            case "--network": network = v
+            case "--ip": ip = v
+            case "--ip6": ip6 = v
+            case "--network-alias": aliases.append(v!)
+            case "--link": links.append(v!)
+            case "-p", "--publish": publish.append(v!)
+            case "--conf-dir": confDir = v
+            case "--cni-path": cniPath = v
+            case "--cache-dir": cacheDir = v
+            default: return nil
+            }
+        }
+        guard let name else { return nil }
+        cni.confDir = confDir
+        cni.cniPath = cniPath
+        cni.cacheDir = cacheDir
+        c.cni = cni
+        c.name = name
+        c.network = network
+        c.ip = ip
+        c.ip6 = ip6
+        c.aliases = aliases
+        c.links = links
+        c.publish = publish
+        c.timing = timing
+        return c
     }
 }
 
 /// When this process started (CLOCK_MONOTONIC, from /proc/self/stat), for --timing.
 func processStartNanos() -> UInt64? {
-    guard let s = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+    guard let s = (try? Posix.readText("/proc/self/stat")) ?? nil,
           let close = s.lastIndex(of: ")") else { return nil }
     let f = s[s.index(after: close)...].split(separator: " ")
     guard f.count > 19, let ticks = UInt64(f[19]) else { return nil }

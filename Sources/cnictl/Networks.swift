@@ -1,6 +1,9 @@
 import CNI
 import Etcd
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import Netlink
 
 /// Docker's network options (`-o`) that cnictl understands.
@@ -89,7 +92,7 @@ struct Networks {
     /// Validates a spec and turns it into a record (IDs, pools, defaults).
     func plan(_ spec0: NetworkSpec) throws -> NetworkRecord {
         var spec = spec0
-        let nameOK = spec.name.range(of: "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", options: .regularExpression) != nil && spec.name.count <= 64
+        let nameOK = isDockerName(spec.name) && spec.name.utf8.count <= 64
         guard nameOK else { throw CLIError("invalid network name \"\(spec.name)\": use letters, digits, '_', '.', '-' (starting with a letter or digit)") }
         guard ["bridge", "overlay"].contains(spec.driver) else { throw CLIError("driver \"\(spec.driver)\" is not supported (bridge, overlay)") }
         if exists(spec.name) { throw CLIError("network with name \(spec.name) already exists") }

@@ -1,5 +1,8 @@
 import CNI
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `/etc/netns/<name>/resolv.conf` for a named network namespace: `ip netns exec <name> …`
 /// binds it over /etc/resolv.conf, so programs run that way resolve through the DNS the
@@ -24,7 +27,7 @@ enum ResolvConf {
     static func update(_ runtime: Runtime, netns: String) {
         guard let name = name(ofNetns: netns) else { return }
         var dns = CNIDNS()
-        for a in runtime.cachedAttachments() where a.rt.netns == netns {
+        for a in runtime.cachedAttachments(netns: netns) {
             guard let r = a.result, let res = try? CNIResult(json: r, path: "cached result") else { continue }
             for n in res.dns.nameservers where !dns.nameservers.contains(n) { dns.nameservers.append(n) }
             for s in res.dns.search where !dns.search.contains(s) { dns.search.append(s) }
@@ -37,7 +40,7 @@ enum ResolvConf {
             return
         }
         // Not ours: leave it alone.
-        if let existing = try? String(contentsOfFile: file, encoding: .utf8), !existing.hasPrefix(marker) { return }
+        if let existing = (try? Posix.readText(file)) ?? nil, !existing.hasPrefix(marker) { return }
         var text = "\(marker) from the CNI results of netns \(name); removed when it leaves its networks\n"
         if !dns.search.isEmpty {
             text += "search \(dns.search.joined(separator: " "))\n"
@@ -47,13 +50,13 @@ enum ResolvConf {
         for n in dns.nameservers.prefix(3) { text += "nameserver \(n)\n" }
         if !dns.options.isEmpty { text += "options \(dns.options.joined(separator: " "))\n" }
         try? Posix.makeDirectories("\(etcNetns)/\(name)")
-        try? Posix.writeFileAtomically(file, Array(text.utf8))
+        try? Posix.writeFileAtomically(file, Array(text.utf8), sync: false)
     }
 
     /// Removes the file (if cnictl wrote it) and the namespace's directory (if then empty).
     static func remove(_ name: String) {
         let file = path(name)
-        if let existing = try? String(contentsOfFile: file, encoding: .utf8), existing.hasPrefix(marker) {
+        if let existing = (try? Posix.readText(file)) ?? nil, existing.hasPrefix(marker) {
             _ = try? Posix.remove(file)
         }
         _ = try? Posix.removeDirectory("\(etcNetns)/\(name)")

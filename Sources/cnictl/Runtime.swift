@@ -1,5 +1,8 @@
 import CNI
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs a conflist the way SPEC 1.1.0 says a runtime must (and as libcni does): plugins in
 /// order for ADD, each given the previous result; in reverse for DEL, with the cached ADD
@@ -236,7 +239,7 @@ struct Runtime {
         o["result"] = result
         let path = cachePath(list.name, rt)
         try Posix.makeDirectories("\(cacheDir)/results", mode: 0o700)
-        try Posix.writeFileAtomically(path, JSON.object(o).serializedBytes(), mode: 0o600)
+        try Posix.writeFileAtomically(path, JSON.object(o).serializedBytes(), mode: 0o600, sync: false)
     }
 
     func readCache(_ network: String, _ rt: Attachment) -> JSONObject? {
@@ -276,17 +279,20 @@ struct Runtime {
         var result: JSON?
     }
 
-    /// Every attachment in the result cache.
-    func cachedAttachments() -> [CachedAttachment] {
+    /// Every attachment in the result cache (or those of one namespace: cnictl derives the
+    /// container ID from the namespace path, which narrows the files to read).
+    func cachedAttachments(netns: String? = nil) -> [CachedAttachment] {
         let dir = "\(cacheDir)/results"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        guard var names = (try? Posix.listDirectory(dir)) ?? nil else { return [] }
+        names.sort()
         var out: [CachedAttachment] = []
-        for n in names.sorted() {
+        for n in names {
             guard let b = try? Posix.readFile("\(dir)/\(n)"), let j = try? JSON.parse(b), case .object(let o) = j,
                   o["kind"]?.stringValue == "cniCacheV1",
                   let net = o["networkName"]?.stringValue, let id = o["containerId"]?.stringValue,
                   let ifn = o["ifName"]?.stringValue else { continue }
             var rt = Attachment(containerID: id, netns: o["netns"]?.stringValue ?? "", ifname: ifn)
+            if let netns, rt.netns != netns { continue }
             Runtime.restore(&rt, from: o)
             out.append(CachedAttachment(network: net, rt: rt, result: o["result"]))
         }

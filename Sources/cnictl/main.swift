@@ -2,7 +2,10 @@
 // and manages named network namespaces to use as containers.
 import ArgumentParser
 import CNI
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import Netlink
 
 /// Options every plugin-running command shares.
@@ -104,10 +107,10 @@ func reporting<T>(_ body: () throws -> T) throws -> T {
     } catch let e as ExitCode {
         throw e
     } catch let e as CNIError {
-        FileHandle.standardError.write(Data("cnictl: \(e.msg) [code \(e.code.rawValue)]\n".utf8))
+        Posix.writeStderr("cnictl: \(e.msg) [code \(e.code.rawValue)]\n")
         throw ExitCode(1)
     } catch {
-        FileHandle.standardError.write(Data("cnictl: \(error)\n".utf8))
+        Posix.writeStderr("cnictl: \(error)\n")
         throw ExitCode(1)
     }
 }
@@ -300,4 +303,17 @@ struct CNICtl: ParsableCommand {
                       NetworkGroup.self, RunCommand.self, ExecCommand.self, PsCommand.self, RmCommand.self])
 }
 
-CNICtl.main()
+// `cnictl run` is on the hot path of every container start: its arguments are read here
+// without building ArgumentParser's command tree (runtime reflection that costs ~3 ms per
+// start, measured by scripts/bench/cnictlbench.py). Anything unusual (help, an unknown or
+// malformed option) goes through ArgumentParser, for its usual errors and help.
+let argv = Array(CommandLine.arguments.dropFirst())
+if argv.first == "run", var cmd = RunCommand.fastParse(Array(argv.dropFirst())) {
+    do {
+        try cmd.run()
+    } catch {
+        RunCommand.exit(withError: error)
+    }
+} else {
+    CNICtl.main()
+}
