@@ -191,7 +191,9 @@ struct Networks {
             if let r = p.ipRange { o.append(("ipRange", .string(r.description))) }
             return .object(JSONObject(o))
         }
-        var ipam: [(String, JSON)] = [("type", "host-local")]
+        // cnictl's networks keep their allocations under its state root (as Docker keeps
+        // its own), so they survive restarts and stay apart from other tools' networks.
+        var ipam: [(String, JSON)] = [("type", "host-local"), ("dataDir", .string(Posix.join(SuitePaths.stateDirectory, "ipam")))]
         if n.driver == "overlay" {
             // Docker's several subnets: several ranges of one range set (one address each).
             ipam.append(("ranges", .array([.array(v4.map(range))] + (v6.isEmpty ? [] : [.array(v6.map(range))]))))

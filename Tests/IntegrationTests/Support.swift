@@ -124,6 +124,14 @@ final class Lab: @unchecked Sendable {
         return run([nsenterCommand, "--net=" + path(host), buildDir + "/cnictl"] + full, env: env)
     }
 
+    /// Runs cnictl as a user would, in the lab's host namespace, with the lab's directories
+    /// in the environment (NETCONFPATH, CNI_PATH, CNI_CACHE_DIR, the state roots).
+    func ctl(_ args: [String]) -> (status: Int32, out: String, err: String) {
+        let env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_RUN_DIR": runDir, "SWIFTCNI_STATE_DIR": root + "/state",
+                   "NETCONFPATH": confDir, "CNI_PATH": buildDir, "CNI_CACHE_DIR": cacheDir]
+        return run([nsenterCommand, "--net=" + path(host), buildDir + "/cnictl"] + args, env: env)
+    }
+
     /// Runs a command inside a namespace.
     @discardableResult
     func exec(_ ns: String, _ cmd: String) -> (status: Int32, out: String, err: String) {
@@ -258,6 +266,10 @@ final class Lab: @unchecked Sendable {
 
     func cleanup() {
         if let pid = dnsServerPID { kill(pid, SIGKILL) }
+        // Containers made by `cnictl run` are named after the lab too.
+        for ns in ((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []) where ns.hasPrefix(id + "-") && !namespaces.contains(ns) {
+            namespaces.insert(ns, at: 0)
+        }
         for ns in namespaces { try? FileManager.default.removeItem(atPath: "/etc/netns/" + ns) }
         for ns in namespaces.reversed() { run([ipCommand, "netns", "del", ns]) }
         namespaces = []

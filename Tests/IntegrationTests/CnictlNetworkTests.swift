@@ -1,0 +1,214 @@
+import Foundation
+import Testing
+@testable import CNI
+
+/// `cnictl network …`, `run`, `exec`, `ps`, `rm`, `gc`, exec'd as a user runs them.
+@Suite(.enabled(if: isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/dig"), "needs root and dig"))
+struct DockerStyleCommands {
+    func ok(_ lab: Lab, _ args: [String], file: String = #filePath, line: Int = #line) -> String {
+        let r = lab.ctl(args)
+        #expect(r.status == 0, "cnictl \(args.joined(separator: " ")): \(r.err)", sourceLocation: SourceLocation(fileID: "IntegrationTests/CnictlNetworkTests.swift", filePath: file, line: line, column: 1))
+        return r.out
+    }
+
+    func refused(_ lab: Lab, _ args: [String], _ message: String, file: String = #filePath, line: Int = #line) {
+        let r = lab.ctl(args)
+        let loc = SourceLocation(fileID: "IntegrationTests/CnictlNetworkTests.swift", filePath: file, line: line, column: 1)
+        #expect(r.status != 0, "cnictl \(args.joined(separator: " ")) succeeded", sourceLocation: loc)
+        #expect(r.err == "cnictl: \(message)\n", "cnictl \(args.joined(separator: " ")): \(r.err)", sourceLocation: loc)
+    }
+
+    func dig(_ lab: Lab, _ c: String, _ name: String) -> [String] {
+        lab.ctl(["exec", c, "--", "dig", "+short", "+time=1", "+tries=1", name]).out.split(separator: "\n").map(String.init).filter { !$0.hasPrefix(";") }
+    }
+
+    func address(_ lab: Lab, _ c: String, _ network: String) throws -> String {
+        let j = try JSON.parse(ok(lab, ["network", "inspect", network]))
+        let cs = try #require(j.arrayValue?.first?["Containers"]?.objectValue)
+        let e = try #require(cs.first { $0.value["Name"]?.stringValue == c })
+        return String(e.value["IPv4Address"]!.stringValue!.split(separator: "/")[0])
+    }
+
+    func allocations(_ lab: Lab, _ network: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: lab.root + "/state/ipam/" + network)) ?? []).filter { IPAddress($0) != nil }.sorted()
+    }
+
+    @Test func createListInspectRemoveAndRefusals() throws {
+        try withLab { lab in
+            let id = ok(lab, ["network", "create", "simple-network"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(id.count == 64 && id.allSatisfy(\.isHexDigit))
+            _ = ok(lab, ["network", "create", "-d", "bridge", "--subnet", "172.25.0.0/16", "isolated_nw"])
+            let ls = ok(lab, ["network", "ls"])
+            #expect(ls.hasPrefix("NETWORK ID     NAME             DRIVER   SCOPE\n"), "\(ls)")
+            #expect(ls.contains("\(id.prefix(12))   simple-network   bridge   local\n"), "\(ls)")
+            let lsj = try JSON.parse(ok(lab, ["network", "ls", "--format", "json"]))
+            #expect(Set(lsj.arrayValue!.compactMap { $0["Name"]?.stringValue }) == ["simple-network", "isolated_nw"])
+            let insp = try JSON.parse(ok(lab, ["network", "inspect", "simple-network"])).arrayValue![0]
+            #expect(insp["Id"]?.stringValue == id)
+            #expect(insp["Driver"]?.stringValue == "bridge" && insp["Scope"]?.stringValue == "local")
+            // No --subnet: Docker's first default pool that nothing uses.
+            #expect(insp["IPAM"]?["Config"]?.arrayValue?.first?["Subnet"]?.stringValue == "172.17.0.0/16")
+            #expect(insp["IPAM"]?["Config"]?.arrayValue?.first?["Gateway"]?.stringValue == "172.17.0.1")
+            // The conflist: bridge + host-local + portmap + dns-alias.
+            let list = try JSON.parse(String(contentsOfFile: lab.confDir + "/isolated_nw.conflist", encoding: .utf8))
+            #expect(list["plugins"]?.arrayValue?.compactMap { $0["type"]?.stringValue } == ["bridge", "portmap", "dns-alias"])
+            #expect(list["plugins"]?.arrayValue?[0]["bridge"]?.stringValue?.hasPrefix("br-") == true)
+
+            refused(lab, ["network", "create", "isolated_nw"], "network with name isolated_nw already exists")
+            refused(lab, ["network", "create", "--subnet", "172.25.1.0/24", "overlap"],
+                    "subnet 172.25.1.0/24 overlaps 172.25.0.0/16 of network isolated_nw (use --force to create it anyway)")
+            refused(lab, ["network", "create", "--subnet", "172.30.0.0/16", "--gateway", "172.31.0.1", "gw"],
+                    "gateway 172.31.0.1 is not in any subnet (172.30.0.0/16)")
+            refused(lab, ["network", "create", "--subnet", "172.30.0.0/16", "--ip-range", "172.31.0.0/24", "rng"],
+                    "ip-range 172.31.0.0/24 is not inside any subnet (172.30.0.0/16)")
+            refused(lab, ["network", "create", "--subnet", "172.30.0.0/16", "--aux-address", "r=10.0.0.1", "aux"],
+                    "aux-address r=10.0.0.1 is not in any subnet")
+            refused(lab, ["network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=nope", "hb"],
+                    "option com.docker.network.bridge.host_binding_ipv4=nope: not an IPv4 address")
+            refused(lab, ["network", "create", "-o", "com.example.x=1", "opt"],
+                    "option com.example.x is not supported by the bridge driver (supported: com.docker.network.bridge.enable_icc, com.docker.network.bridge.enable_ip_masquerade, com.docker.network.bridge.host_binding_ipv4, com.docker.network.bridge.name, com.docker.network.driver.mtu)")
+            refused(lab, ["network", "create", "--subnet", "10.1.0.0/16", "--subnet", "10.2.0.0/16", "two"],
+                    "the bridge driver takes one IPv4 subnet (and one IPv6 subnet with --ipv6); several subnets need -d overlay")
+            refused(lab, ["network", "create", "-d", "overlay", "ov"],
+                    "an overlay network needs a key-value store: --kv etcd://HOST:PORT[,…] (or \"kv\" in \(lab.root)/state/cnictl/config.json)")
+            refused(lab, ["network", "create", "bad name"], "invalid network name \"bad name\": use letters, digits, '_', '.', '-' (starting with a letter or digit)")
+            _ = ok(lab, ["network", "create", "--force", "--subnet", "172.25.1.0/24", "forced"])
+            #expect(ok(lab, ["network", "rm", "forced"]) == "forced\n")
+            refused(lab, ["network", "rm", "forced"], "network forced not found")
+            #expect(ok(lab, ["network", "prune"]) == "Deleted Networks:\nisolated_nw\nsimple-network\n")
+            #expect(!FileManager.default.fileExists(atPath: lab.confDir + "/isolated_nw.conflist"))
+            #expect(ok(lab, ["network", "create", "--help"]).contains("cnictl network create -d bridge --subnet 172.25.0.0/16 isolated_nw"))
+        }
+    }
+
+    @Test func containersOnOneOrTwoNetworksAndNames() throws {
+        try withLab { lab in
+            let c1 = lab.id + "-container1", c2 = lab.id + "-container2", c3 = lab.id + "-container3"
+            _ = ok(lab, ["run", "--name", c1])
+            _ = ok(lab, ["run", "--name", c2])
+            _ = ok(lab, ["network", "create", "-d", "bridge", "--subnet", "172.25.0.0/16", "isolated_nw"])
+            _ = ok(lab, ["network", "connect", "isolated_nw", c2])
+            let cid3 = ok(lab, ["run", "--network", "isolated_nw", "--ip", "172.25.3.3", "--name", c3]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let rows = ok(lab, ["ps"]).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            #expect(rows.first == ["CONTAINER", "ID", "NAME", "NETWORKS", "IP", "ADDRESSES", "PORTS"])
+            #expect(rows.contains([String(cid3.prefix(12)), c3, "isolated_nw", "172.25.3.3"]), "\(rows)")
+            #expect(rows.contains { $0.count == 4 && $0[1] == c2 && $0[2] == "bridge,isolated_nw" && $0[3] == "172.17.0.3,172.25.0.2" }, "\(rows)")
+            // Names resolve on the user-defined network (container2 ↔ container3), by the
+            // embedded DNS; the default bridge has none.
+            #expect(dig(lab, c2, c3) == ["172.25.3.3"])
+            #expect(lab.ctl(["exec", c2, "--", "ping", "-c", "1", "-W", "1", c3]).status == 0)
+            #expect(lab.ctl(["exec", c1, "--", "ping", "-c", "1", "-W", "1", c2]).status != 0)
+            // Different networks: no traffic even by address.
+            #expect(lab.ctl(["exec", c1, "--", "ping", "-c", "1", "-W", "1", "172.25.3.3"]).status != 0)
+            #expect(lab.ctl(["exec", c1, "--", "ping", "-c", "1", "-W", "1", "172.17.0.3"]).status == 0)
+            let insp = try JSON.parse(ok(lab, ["network", "inspect", "isolated_nw"])).arrayValue![0]
+            #expect(Set(insp["Containers"]!.objectValue!.compactMap { $0.value["Name"]?.stringValue }) == [c2, c3])
+            refused(lab, ["network", "rm", "isolated_nw"], "network isolated_nw has active endpoints (containers: \(c2), \(c3)); disconnect them first")
+            refused(lab, ["run", "--name", c3], "container name \"\(c3)\" is already in use")
+            refused(lab, ["network", "connect", "isolated_nw", c3], "container \(c3) is already connected to network isolated_nw")
+            refused(lab, ["run", "--name", lab.id + "-x", "--network", "nowhere"], "network nowhere not found")
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(lab.id)-x"))
+            _ = ok(lab, ["network", "disconnect", "isolated_nw", c2])
+            #expect(dig(lab, c2, c3) == [])
+            refused(lab, ["network", "disconnect", "isolated_nw", c2], "container \(c2) is not connected to network isolated_nw")
+            #expect(ok(lab, ["rm", c1, c2, c3]) == "\(c1)\n\(c2)\n\(c3)\n")
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(c3)"))
+            #expect(!FileManager.default.fileExists(atPath: "/etc/netns/\(c3)"))
+            _ = ok(lab, ["network", "rm", "isolated_nw"])
+            #expect(allocations(lab, "isolated_nw").isEmpty)
+            #expect(ok(lab, ["ps"]) == "CONTAINER ID   NAME   NETWORKS   IP ADDRESSES   PORTS\n")
+        }
+    }
+
+    @Test func linksAndAliasesScopedLikeDocker() throws {
+        try withLab { lab in
+            let c4 = lab.id + "-container4", c5 = lab.id + "-container5", c6 = lab.id + "-container6", c7 = lab.id + "-container7"
+            _ = ok(lab, ["network", "create", "--subnet", "172.25.0.0/16", "isolated_nw"])
+            _ = ok(lab, ["network", "create", "--subnet", "172.26.0.0/24", "local_alias"])
+            // A link may name a container that does not exist yet.
+            _ = ok(lab, ["run", "--network", "isolated_nw", "--name", c4, "--link", "\(c5):c5"])
+            #expect(dig(lab, c4, "c5") == [])
+            _ = ok(lab, ["run", "--network", "isolated_nw", "--name", c5, "--link", "\(c4):c4"])
+            let a5 = try address(lab, c5, "isolated_nw")
+            #expect(dig(lab, c4, "c5") == [a5])
+            #expect(dig(lab, c5, "c4") == [try address(lab, c4, "isolated_nw")])
+            // A second network, with links of its own.
+            _ = ok(lab, ["network", "connect", "--link", "\(c5):foo", "local_alias", c4])
+            _ = ok(lab, ["network", "connect", "--link", "\(c4):bar", "local_alias", c5])
+            let l5 = try address(lab, c5, "local_alias")
+            #expect(dig(lab, c4, "foo") == [l5])
+            #expect(dig(lab, c5, "bar") == [try address(lab, c4, "local_alias")])
+            // Disconnecting container5 from isolated_nw ends c5 there; foo (local_alias) stays.
+            _ = ok(lab, ["network", "disconnect", "isolated_nw", c5])
+            #expect(dig(lab, c4, "c5") == [])
+            #expect(dig(lab, c4, "foo") == [l5])
+            // --network-alias shared by two containers: both answers.
+            _ = ok(lab, ["run", "--network", "isolated_nw", "--name", c6, "--network-alias", "app"])
+            _ = ok(lab, ["run", "--network", "isolated_nw", "--name", c7, "--network-alias", "app"])
+            #expect(Set(dig(lab, c4, "app")) == [try address(lab, c6, "isolated_nw"), try address(lab, c7, "isolated_nw")])
+            _ = ok(lab, ["network", "connect", "--alias", "scoped-app", "local_alias", c6])
+            #expect(dig(lab, c4, "scoped-app") == [try address(lab, c6, "local_alias")])
+            #expect(dig(lab, c7, "scoped-app") == [])  // container7 is not on local_alias
+            _ = ok(lab, ["rm", c4, c5, c6, c7])
+        }
+    }
+
+    @Test func hostBindingAbsentThenPresent() throws {
+        try withLab { lab in
+            let out = try lab.outside()
+            // Docker: creating the network succeeds, running a container with -p fails.
+            _ = ok(lab, ["network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=172.233.0.1", "simple-network2"])
+            let r = lab.ctl(["run", "--network", "simple-network2", "--name", lab.id + "-nginx", "-p", "8081:80"])
+            #expect(r.status == 1)
+            #expect(r.err.contains("cannot assign requested address 172.233.0.1 (hostBindingIPv4): no host interface has it [code 106]"), "\(r.err)")
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(lab.id)-nginx"))
+            #expect(ok(lab, ["ps"]).split(separator: "\n").count == 1)
+            // With the host's own address (192.0.2.1, on the link to "outside"), it answers there only.
+            _ = ok(lab, ["network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=192.0.2.1", "simple-network3"])
+            let web = lab.id + "-web"
+            _ = ok(lab, ["run", "--network", "simple-network3", "--name", web, "-p", "8081:80"])
+            #expect(lab.peer("tcp", from: out, to: "192.0.2.1", port: 8081, serverNS: web, serverPort: 80) != nil)
+            #expect(lab.peer("tcp", from: lab.host, to: "127.0.0.1", port: 8081, serverNS: web, serverPort: 80) == nil)
+            #expect(ok(lab, ["ps"]).contains("192.0.2.1:8081:80/tcp") == false)
+            #expect(ok(lab, ["ps"]).contains("8081:80/tcp"))
+            _ = ok(lab, ["rm", web])
+            #expect(!lab.ruleset(lab.host).contains("8081"))
+        }
+    }
+
+    @Test func disconnectForceClearsAStaleEndpoint() throws {
+        try withLab { lab in
+            _ = ok(lab, ["network", "create", "--subnet", "172.27.0.0/16", "multihost"])
+            let db = lab.id + "-redis_db"
+            _ = ok(lab, ["run", "--network", "multihost", "--name", db, "--ip", "172.27.0.9"])
+            // An ungraceful end: the namespace and cnictl's record vanish, the endpoint
+            // (address, cache, firewall elements, DNS record) stays.
+            #expect(run([ipCommand, "netns", "del", db]).status == 0)
+            try FileManager.default.removeItem(atPath: lab.root + "/state/cnictl/containers/\(db).json")
+            let again = lab.ctl(["run", "--network", "multihost", "--name", db, "--ip", "172.27.0.9"])
+            #expect(again.status == 1)
+            #expect(again.err.contains("requested IP 172.27.0.9 is already allocated"), "\(again.err)")
+            _ = ok(lab, ["network", "disconnect", "-f", "multihost", db])
+            #expect(allocations(lab, "multihost").isEmpty)
+            _ = ok(lab, ["run", "--network", "multihost", "--name", db, "--ip", "172.27.0.9"])
+            #expect(try address(lab, db, "multihost") == "172.27.0.9")
+            _ = ok(lab, ["rm", db])
+        }
+    }
+
+    @Test func gcAcrossNetworks() throws {
+        try withLab { lab in
+            _ = ok(lab, ["network", "create", "--subnet", "172.24.0.0/16", "gcnet"])
+            let keep = lab.id + "-keep", lost = lab.id + "-lost"
+            _ = ok(lab, ["run", "--network", "gcnet", "--name", keep])
+            _ = ok(lab, ["run", "--network", "gcnet", "--name", lost])
+            #expect(allocations(lab, "gcnet").count == 2)
+            try FileManager.default.removeItem(atPath: lab.root + "/state/cnictl/containers/\(lost).json")
+            let out = ok(lab, ["gc"])
+            #expect(out.contains("gcnet: collected"), "\(out)")
+            #expect(allocations(lab, "gcnet") == [try address(lab, keep, "gcnet")])
+            _ = ok(lab, ["rm", keep])
+            #expect(run([ipCommand, "netns", "del", lost]).status == 0)
+        }
+    }
+}
