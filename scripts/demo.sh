@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The swiftcni demo: installs what it needs, builds, and shows a bridge network with two
-# "containers" (network namespaces) talking to each other and a third publishing a port
-# (docker run -p), step by step, with the commands a user would type.
+# The swiftcni demo: installs what it needs, builds, and replays Docker's networking
+# walkthrough ("Work with network commands", ../shared/seeds) with cnictl, step by step,
+# printing each command and its output: bridge networks with --subnet, isolated_nw,
+# containers on one or two networks, --ip, names on user-defined networks only, --link
+# aliases scoped to a container and a network (declared before their target exists),
+# a shared --network-alias, disconnect ending an alias, host_binding_ipv4 absent and present,
+# disconnect -f of a stale endpoint, network rm refused then accepted, and an overlay network
+# across simulated hosts with etcd.
 #
-#   scripts/demo.sh            everything inside a throwaway "host" network namespace
-#   scripts/demo.sh --on-host  on this machine's own network namespace (creates a bridge here)
+#   scripts/demo.sh      (the "host" is a throwaway network namespace; nothing touches this
+#                         machine's own network namespace)
 #
-# It removes every namespace, link and file it created when it ends, also on failure.
+# Containers are named network namespaces (container1 …), as `docker run --name` names them.
+# It removes every namespace, link, process and file it created when it ends, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-
-ON_HOST=0
-[[ ${1:-} == --on-host ]] && ON_HOST=1
 
 scripts/deps.sh demo
 if [[ -n ${SWIFTCNI_DEMO_BIN:-} ]]; then
@@ -22,138 +25,213 @@ else
   swift build -c release --static-swift-stdlib 2>&1 | tail -1
   BIN=$PWD/.build/release
 fi
+
 WORK=$(mktemp -d /tmp/swiftcni-demo-XXXXXX)
-HOST=swiftcni-demo-$$
-C1=demo-c1-$$
-C2=demo-c2-$$
-C3=demo-c3-$$
+TAG=swd$$
+HOST=$TAG-host
+OUT=$TAG-out
+CONTAINERS=(container1 container2 container3 container4 container5 container6 container7 nginx redis_db)
+OVERLAY_CONTAINERS=(web-on-host1 db-on-host2)
+for c in "${CONTAINERS[@]}" "${OVERLAY_CONTAINERS[@]}"; do
+  if [[ -e /run/netns/$c ]]; then
+    echo "demo: a network namespace named $c already exists; remove it first (ip netns del $c)" >&2
+    exit 1
+  fi
+done
+
 export PATH=$BIN:$PATH
-export NETCONFPATH=$WORK/net.d
-export CNI_PATH=$BIN
-export SWIFTCNI_RUN_DIR=$WORK/run
-export CNI_CACHE_DIR=$WORK/cache
+export NETCONFPATH=$WORK/net.d CNI_PATH=$BIN CNI_CACHE_DIR=$WORK/cache
+export SWIFTCNI_RUN_DIR=$WORK/run SWIFTCNI_STATE_DIR=$WORK/state
+
+kill_daemons() {  # kill_daemons RUN_DIR
+  for d in dns overlay; do
+    local p
+    p=$(cat "$1/$d/server.pid" 2>/dev/null) && grep -qs swiftcni "/proc/$p/cmdline" && kill -9 "$p"
+  done
+  return 0
+}
 
 cleanup() {
   set +e
-  for c in "$C1" "$C2" "$C3"; do
+  for c in "${CONTAINERS[@]}" "${OVERLAY_CONTAINERS[@]}"; do
     [[ -e /run/netns/$c ]] && ip netns pids "$c" | xargs -r kill 2>/dev/null
-    [[ -e /run/netns/$c ]] && in_host cnictl del demo-net "$c" >/dev/null 2>&1
     ip netns del "$c" 2>/dev/null
     rm -rf "/etc/netns/$c"
   done
-  p=$(cat "$WORK/run/dns/server.pid" 2>/dev/null) && grep -qs swiftcni-dns "/proc/$p/cmdline" && kill -9 "$p"
-  [[ $ON_HOST == 0 ]] && ip netns del "$HOST" 2>/dev/null
+  kill_daemons "$WORK/run"
+  for h in host1 host2; do kill_daemons "$WORK/$h/run"; done
+  [[ -n ${ETCD_PID:-} ]] && kill -9 "$ETCD_PID" 2>/dev/null
+  for ns in "$OUT" "$TAG-ul" "$TAG-kv" "$TAG-host1" "$TAG-host2"; do ip netns del "$ns" 2>/dev/null; done
+  ip netns del "$HOST" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-in_host() {
-  if [[ $ON_HOST == 1 ]]; then "$@"; else nsenter --net=/run/netns/$HOST "$@"; fi
-}
+in_host() { nsenter --net=/run/netns/$HOST "$@"; }
 
 # Prints a command the way a user types it, then runs it (in the demo host).
 step() {
   printf '\n\033[1m$ %s\033[0m\n' "$*"
-  in_host bash -c "$*"
+  in_host bash -c "$*" 2>&1
+}
+
+# The same on a simulated host of the overlay part (its own namespace and state roots).
+on() {
+  local h=$1
+  shift
+  printf '\n\033[1m[%s] $ %s\033[0m\n' "$h" "$*"
+  nsenter --net=/run/netns/$TAG-$h env NETCONFPATH="$WORK/$h/net.d" CNI_CACHE_DIR="$WORK/$h/cache" \
+    SWIFTCNI_RUN_DIR="$WORK/$h/run" SWIFTCNI_STATE_DIR="$WORK/$h/state" bash -c "$*" 2>&1
 }
 
 say() { printf '\n\033[36m# %s\033[0m\n' "$*"; }
 
-if [[ $ON_HOST == 0 ]]; then
-  ip netns add "$HOST"
-  ip -n "$HOST" link set lo up
-  say "Everything below runs inside the network namespace $HOST, standing in for a host"
-  say "(scripts/demo.sh --on-host runs it on this machine's own network namespace)."
-fi
+ip netns add "$HOST"
+ip -n "$HOST" link set lo up
+say "Everything below runs inside the network namespace $HOST, standing in for a host."
+# The host's address 192.168.56.205 (the walkthrough's), on a link to another machine.
+ip netns add "$OUT"
+ip link add "${TAG}o" netns "$OUT" type veth peer name eth0 netns "$HOST"
+ip -n "$HOST" addr add 192.168.56.205/24 dev eth0
+ip -n "$HOST" link set eth0 up
+ip -n "$OUT" addr add 192.168.56.1/24 dev "${TAG}o"
+ip -n "$OUT" link set "${TAG}o" up
+ip -n "$OUT" link set lo up
+GET="printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -n -N -w 2"
 
-mkdir -p "$NETCONFPATH"
-cat > "$NETCONFPATH/10-demo-net.conflist" <<EOF
-{
-  "cniVersion": "1.1.0",
-  "name": "demo-net",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "demo0",
-      "isGateway": true,
-      "isDefaultGateway": true,
-      "ipam": {
-        "type": "host-local",
-        "dataDir": "$WORK/ipam",
-        "ranges": [[{"subnet": "10.88.0.0/24"}], [{"subnet": "fd88::/64"}]]
-      }
-    },
-    {
-      "type": "portmap",
-      "capabilities": {"portMappings": true}
-    },
-    {
-      "type": "dns-alias",
-      "domainName": "demo.test",
-      "upstream": [],
-      "capabilities": {"aliases": true, "links": true}
-    }
-  ]
+say "swiftcni's plugins are plain CNI plugins; cnictl drives them like a runtime, and its"
+say "'network' commands give the docker network experience on top. Containers are named"
+say "network namespaces."
+step "cnictl network ls"
+
+say "== Create networks. Without --driver a network is a bridge network."
+step "cnictl network create simple-network"
+step "cnictl network inspect simple-network"
+step "cat \$NETCONFPATH/simple-network.conflist"
+
+say "== Basic container networking: container1 and container2 on the default bridge network,"
+say "   which (as Docker's) is created on first use and has no name resolution."
+step "cnictl run --name container1"
+step "cnictl run --name container2"
+step "cnictl network create -d bridge --subnet 172.25.0.0/16 isolated_nw"
+step "cnictl network connect isolated_nw container2"
+say "container3 on isolated_nw only, with a chosen address (--ip)."
+step "cnictl run --network isolated_nw --ip 172.25.3.3 --name container3"
+step "cnictl ps"
+step "cnictl network inspect isolated_nw"
+say "On a user-defined network the embedded DNS resolves container names:"
+step "cnictl exec container2 -- ping -c 1 container3"
+say "…but not on the default bridge, and networks are isolated, even by address:"
+step "cnictl exec container2 -- ping -c 1 -W 1 container1 || echo '(no name resolution on the default bridge)'"
+step "cnictl exec container3 -- ping -c 1 -W 1 172.17.0.2 || echo '(container3 and container1 share no network)'"
+step "cnictl exec container2 -- ping -c 1 172.17.0.2"
+
+say "== Links on a user-defined network: the alias is container4's own, and may name a"
+say "   container that does not exist yet."
+step "cnictl run --network isolated_nw --name container4 --link container5:c5"
+step "cnictl run --network isolated_nw --name container5 --link container4:c4"
+step "cnictl exec container4 -- ping -c 1 c5"
+step "cnictl exec container5 -- ping -c 1 c4"
+step "cnictl exec container2 -- ping -c 1 -W 1 c5 || echo '(c5 is an alias of container4 only)'"
+
+say "== Aliases are scoped to a network: a second network with links of its own."
+step "cnictl network create -d bridge --subnet 172.26.0.0/24 local_alias"
+step "cnictl network connect --link container5:foo local_alias container4"
+step "cnictl network connect --link container4:bar local_alias container5"
+step "cnictl exec container4 -- ping -c 1 foo"
+step "cnictl exec container5 -- ping -c 1 bar"
+say "Disconnecting container5 from isolated_nw ends c5 there; foo (on local_alias) stays."
+step "cnictl network disconnect isolated_nw container5"
+step "cnictl exec container4 -- ping -c 1 -W 1 c5 || echo '(c5 is gone with the disconnect)'"
+step "cnictl exec container4 -- ping -c 1 foo"
+
+say "== A network alias shared by several containers resolves to all of them."
+step "cnictl run --network isolated_nw --name container6 --network-alias app"
+step "cnictl run --network isolated_nw --name container7 --network-alias app"
+step "cnictl exec container4 -- dig +short app"
+step "cnictl network connect --alias scoped-app local_alias container6"
+step "cnictl exec container4 -- dig +short scoped-app"
+step "cnictl exec container7 -- dig +short scoped-app; echo '(container7 is not on local_alias: no answer)'"
+
+say "== host_binding_ipv4: creating the network succeeds even if no interface has the address…"
+step "cnictl network create -o com.docker.network.bridge.host_binding_ipv4=172.233.0.1 simple-network2"
+step "cnictl run --network simple-network2 --name nginx -p 8081:80 || echo '(refused, as Docker refuses to start the container)'"
+say "…and with the host's own address, the published port answers there only."
+step "cnictl network create -o com.docker.network.bridge.host_binding_ipv4=192.168.56.205 simple-network3"
+step "cnictl run --network simple-network3 --name nginx -p 8081:80"
+mkdir -p "$WORK/www" && echo "hello from nginx (a container on simple-network3)" > "$WORK/www/index.html"
+step "cnictl exec nginx -- python3 -m http.server 80 --bind 0.0.0.0 --directory $WORK/www >/dev/null 2>&1 &"
+for _ in $(seq 1 50); do in_host cnictl exec nginx -- ss -tln 2>/dev/null | grep -q ':80 ' && break; sleep 0.1; done
+say "From another machine (192.168.56.1) to 192.168.56.205:8081:"
+printf '\n\033[1m[outside] $ %s\033[0m\n' "$GET 192.168.56.205 8081 | tail -1"
+ip netns exec "$OUT" bash -c "$GET 192.168.56.205 8081 | tail -1"
+step "$GET 127.0.0.1 8081 | tail -1 || true; echo '(not on 127.0.0.1: the port is bound to 192.168.56.205 only)'"
+
+say "== Disconnect containers."
+step "cnictl network disconnect isolated_nw container2"
+step "cnictl network inspect isolated_nw | grep '\"Name\"'"
+
+say "== Stale endpoints: an ungraceful end loses the container but leaves its endpoint behind"
+say "   (here: its namespace and cnictl's record vanish). A new container of that name and"
+say "   address is refused until disconnect -f clears the stale endpoint."
+step "cnictl run --network isolated_nw --name redis_db --ip 172.25.9.9"
+step "ip netns del redis_db; rm \$SWIFTCNI_STATE_DIR/cnictl/containers/redis_db.json"
+step "cnictl run --network isolated_nw --name redis_db --ip 172.25.9.9 || echo '(refused: the stale endpoint holds 172.25.9.9)'"
+step "cnictl network disconnect -f isolated_nw redis_db"
+step "cnictl run --network isolated_nw --name redis_db --ip 172.25.9.9"
+
+say "== Remove a network: refused while containers are attached."
+step "cnictl network rm isolated_nw || true"
+step "ip netns pids nginx | xargs -r kill   # the web server started above"
+step "cnictl rm container1 container2 container3 container4 container5 container6 container7 nginx redis_db"
+step "cnictl network rm isolated_nw"
+step "cnictl network prune"
+step "cnictl network ls"
+
+say "== An overlay network across hosts. Two simulated hosts (network namespaces on an"
+say "   underlay bridge, each with its own state) and an etcd server on the underlay."
+UL=$TAG-ul KV=$TAG-kv
+ip netns add "$UL"
+ip -n "$UL" link add ulbr type bridge
+ip -n "$UL" link set ulbr up
+wire() {  # wire NS ADDRESS PORT
+  ip netns add "$1"
+  ip link add "$3" netns "$UL" type veth peer name eth0 netns "$1"
+  ip -n "$UL" link set "$3" master ulbr up
+  ip -n "$1" addr add "$2/24" dev eth0
+  ip -n "$1" link set eth0 up
+  ip -n "$1" link set lo up
 }
-EOF
+wire "$TAG-host1" 10.99.0.1 "${TAG}p1"
+wire "$TAG-host2" 10.99.0.2 "${TAG}p2"
+wire "$KV" 10.99.0.201 "${TAG}pk"
+mkdir -p "$WORK/etcd" "$WORK/host1" "$WORK/host2"
+nsenter --net=/run/netns/$KV etcd --name kv --data-dir "$WORK/etcd" --listen-client-urls http://10.99.0.201:2379 \
+  --advertise-client-urls http://10.99.0.201:2379 --listen-peer-urls http://10.99.0.201:2380 \
+  --initial-advertise-peer-urls http://10.99.0.201:2380 --initial-cluster kv=http://10.99.0.201:2380 \
+  >"$WORK/etcd.log" 2>&1 &
+ETCD_PID=$!
+for _ in $(seq 1 100); do
+  ip netns exec "$KV" etcdctl --endpoints=http://10.99.0.201:2379 endpoint health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+CREATE="cnictl network create -d overlay --kv etcd://10.99.0.201:2379 \
+--subnet=192.168.0.0/16 --subnet=192.170.0.0/16 --gateway=192.168.0.100 --gateway=192.170.0.100 \
+--ip-range=192.168.1.0/24 --aux-address=my-router=192.168.1.5 --aux-address=my-switch=192.168.1.6 \
+--aux-address=my-printer=192.170.1.5 --aux-address=my-nas=192.170.1.6 -o swiftcni.overlay.underlay=eth0 \
+my-multihost-network"
+on host1 "$CREATE"
+say "On the second host the same command takes the definition host1 put in etcd (same ID, VNI, subnets)."
+on host2 "$CREATE"
+on host1 "cnictl run --network my-multihost-network --name web-on-host1"
+on host2 "cnictl run --network my-multihost-network --name db-on-host2"
+on host2 "cnictl exec db-on-host2 -- ping -c 2 web-on-host1"
+on host1 "cnictl exec web-on-host1 -- ping -c 2 db-on-host2"
+on host1 "cnictl network inspect my-multihost-network | grep -E '\"(Name|IPv4Address|VNI)\"'"
+say "host1 reaches db-on-host2 through a forwarding entry (its MAC via host2's VTEP) and a neighbour entry,"
+say "programmed by host1's overlay agent from etcd (iproute2's bridge: /sbin/bridge, as our plugin is also named bridge)."
+on host1 "/sbin/bridge fdb show dev ovvx4096 | grep dst; ip neigh show dev ovvx4096"
+on host1 "cnictl rm web-on-host1 && cnictl network rm my-multihost-network"
+on host2 "cnictl rm db-on-host2 && cnictl network rm my-multihost-network"
 
-say "swiftcni's plugins are plain CNI plugins; cnictl runs them like a container runtime does."
-say "The network: a bridge (demo0) with IPv4 and IPv6 addresses from host-local, portmap for"
-say "published ports and dns-alias for names (no upstream: nothing is forwarded off the host)."
-step "export NETCONFPATH=$NETCONFPATH CNI_PATH=$CNI_PATH CNI_CACHE_DIR=$CNI_CACHE_DIR"
-step "cat \$NETCONFPATH/10-demo-net.conflist"
-
-say "Two containers: network namespaces with nothing but a loopback."
-step "cnictl netns add $C1"
-step "cnictl netns add $C2"
-step "ip netns exec $C1 ip -br link"
-
-say "Attach both to demo-net as \"web\" and \"db\" (CNI ADD; the result is cached like libcni does)."
-step "cnictl add demo-net $C1 --args K8S_POD_NAME=web --cap '{\"aliases\":[\"www\"]}'"
-step "cnictl add demo-net $C2 --args K8S_POD_NAME=db > /dev/null"
-step "ip netns exec $C1 ip -br addr show eth0"
-step "ip netns exec $C1 ip route"
-step "ip -br link show master demo0"
-
-say "They reach each other by IP, over IPv4 and IPv6, and reach their gateway."
-step "ip netns exec $C1 ping -c 2 10.88.0.3"
-step "ip netns exec $C2 ping -c 2 fd88::2"
-step "ip netns exec $C1 ping -c 1 10.88.0.1"
-
-say "Names: the result's DNS went into /etc/netns/<name>/resolv.conf, which ip netns exec uses;"
-say "the server (swiftcni-dns, started by dns-alias) answers on the gateway."
-step "cat /etc/netns/$C2/resolv.conf"
-step "ip netns exec $C2 ping -c 2 web"
-step "ip netns exec $C2 dig +short www.demo.test"
-step "ip netns exec $C1 dig +short -x 10.88.0.3"
-
-say "CNI CHECK verifies interface, addresses and routes against the cached result."
-step "cnictl check demo-net $C1 && echo 'check: ok'"
-step "ip netns exec $C1 ip addr del 10.88.0.2/24 dev eth0"
-step "cnictl check demo-net $C1 || echo '(check failed, as it should)'"
-
-say "A third container publishes its port 80 on the host's port 8080 (docker run -p 8080:80)."
-mkdir -p "$WORK/www" && echo "hello from $C3" > "$WORK/www/index.html"
-step "cnictl netns add $C3"
-step "cnictl add demo-net $C3 --cap '{\"portMappings\":[{\"hostPort\":8080,\"containerPort\":80,\"protocol\":\"tcp\"}]}' > /dev/null"
-step "ip netns exec $C3 python3 -m http.server 80 --bind 10.88.0.4 --directory $WORK/www >/dev/null 2>&1 &"
-# Wait until the server listens (by address; nothing here resolves names).
-for _ in $(seq 1 50); do ip netns exec "$C3" ss -tln | grep -q ':80 ' && break; sleep 0.1; done
-say "The host reaches it on its own addresses, 127.0.0.1 included; so does another container."
-step "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -n -N -w 3 127.0.0.1 8080 | tail -1"
-step "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -n -N -w 3 10.88.0.1 8080 | tail -1"
-step "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | ip netns exec $C2 nc -n -N -w 3 10.88.0.1 8080 | tail -1"
-say "The mapping is one element of an nftables map keyed by (protocol, port):"
-step "nft list map inet swiftcni pm4any"
-step "ip netns pids $C3 | xargs kill; cnictl del demo-net $C3 && cnictl netns del $C3"
-step "nft list map inet swiftcni pm4any 2>&1 | head -1"
-
-say "The allocations live in host-local's reference format (one file per address)."
-step "ls $WORK/ipam/demo-net"
-
-say "Detach (CNI DEL, plugins in reverse order) and remove the containers."
-step "cnictl del demo-net $C1"
-step "cnictl del demo-net $C2"
-step "cnictl netns del $C1 && cnictl netns del $C2"
-step "ls $WORK/ipam/demo-net; ip -br link"
-say "No address is allocated any more, and the bridge went with its last port."
+say "Done: every container, network, namespace and process of the demo is removed on exit."

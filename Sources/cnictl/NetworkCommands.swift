@@ -81,6 +81,9 @@ struct NetworkGroup: ParsableCommand {
                 spec.options = try Create.pairs(opts, "-o")
                 spec.labels = try Create.pairs(labels, "--label")
                 spec.force = force
+                // As Docker's, the default bridge network exists before any other (and takes
+                // the first default pool, 172.17.0.0/16).
+                if name != "bridge" { try Containers(cni: cni, store: store).ensureDefaultNetwork() }
                 let nets = Networks(cni: cni, store: store)
                 var kvConfig: EtcdConfig? = nil
                 var underlay: String? = nil
@@ -112,6 +115,12 @@ struct NetworkGroup: ParsableCommand {
         func run() throws {
             try reporting {
                 let store = Store()
+                // The default bridge network is predefined, as Docker's.
+                do {
+                    let lock = try store.lock()
+                    defer { lock.unlock() }
+                    try Containers(cni: cni, store: store).ensureDefaultNetwork()
+                }
                 let nets = Networks(cni: cni, store: store)
                 var rows: [[String]] = []
                 var json: [JSON] = []

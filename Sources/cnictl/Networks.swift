@@ -254,7 +254,7 @@ struct Networks {
 
     func write(_ n: NetworkRecord, conflist: JSON) throws {
         try Posix.makeDirectories(confDir)
-        try Posix.writeFileAtomically(conflistPath(n.name), conflist.serializedBytes(indent: 2))
+        try Posix.writeFileAtomically(conflistPath(n.name), conflist.serializedBytes(indent: 2) + [10])
         try store.save(n)
     }
 }

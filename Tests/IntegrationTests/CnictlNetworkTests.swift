@@ -42,13 +42,14 @@ struct DockerStyleCommands {
             #expect(ls.hasPrefix("NETWORK ID     NAME             DRIVER   SCOPE\n"), "\(ls)")
             #expect(ls.contains("\(id.prefix(12))   simple-network   bridge   local\n"), "\(ls)")
             let lsj = try JSON.parse(ok(lab, ["network", "ls", "--format", "json"]))
-            #expect(Set(lsj.arrayValue!.compactMap { $0["Name"]?.stringValue }) == ["simple-network", "isolated_nw"])
+            // The default bridge network exists as soon as any network does, as Docker's.
+            #expect(Set(lsj.arrayValue!.compactMap { $0["Name"]?.stringValue }) == ["bridge", "simple-network", "isolated_nw"])
             let insp = try JSON.parse(ok(lab, ["network", "inspect", "simple-network"])).arrayValue![0]
             #expect(insp["Id"]?.stringValue == id)
             #expect(insp["Driver"]?.stringValue == "bridge" && insp["Scope"]?.stringValue == "local")
-            // No --subnet: Docker's first default pool that nothing uses.
-            #expect(insp["IPAM"]?["Config"]?.arrayValue?.first?["Subnet"]?.stringValue == "172.17.0.0/16")
-            #expect(insp["IPAM"]?["Config"]?.arrayValue?.first?["Gateway"]?.stringValue == "172.17.0.1")
+            // No --subnet: Docker's first default pool that nothing uses (172.17 is the default bridge's).
+            #expect(insp["IPAM"]?["Config"]?.arrayValue?.first?["Subnet"]?.stringValue == "172.18.0.0/16")
+            #expect(insp["IPAM"]?["Config"]?.arrayValue?.first?["Gateway"]?.stringValue == "172.18.0.1")
             // The conflist: bridge + host-local + portmap + dns-alias.
             let list = try JSON.parse(String(contentsOfFile: lab.confDir + "/isolated_nw.conflist", encoding: .utf8))
             #expect(list["plugins"]?.arrayValue?.compactMap { $0["type"]?.stringValue } == ["bridge", "portmap", "dns-alias"])
