@@ -177,6 +177,29 @@ struct DockerStyleCommands {
         }
     }
 
+    @Test func ipv6InternalOptionsAndLabels() throws {
+        try withLab { lab in
+            _ = ok(lab, ["network", "create", "--ipv6", "--subnet", "172.23.0.0/16", "--subnet", "fd23::/64", "--internal",
+                         "-o", "com.docker.network.driver.mtu=1400", "-o", "com.docker.network.bridge.enable_icc=false",
+                         "--label", "team=blue", "v6net"])
+            let insp = try JSON.parse(ok(lab, ["network", "inspect", "v6net"])).arrayValue![0]
+            #expect(insp["EnableIPv6"]?.boolValue == true && insp["Internal"]?.boolValue == true)
+            #expect(insp["IPAM"]?["Config"]?.arrayValue?.compactMap { $0["Subnet"]?.stringValue } == ["172.23.0.0/16", "fd23::/64"])
+            #expect(insp["Labels"]?["team"]?.stringValue == "blue")
+            #expect(insp["Options"]?["com.docker.network.driver.mtu"]?.stringValue == "1400")
+            let a = lab.id + "-a", b = lab.id + "-b"
+            _ = ok(lab, ["run", "--network", "v6net", "--name", a, "--ip6", "fd23::a"])
+            _ = ok(lab, ["run", "--network", "v6net", "--name", b])
+            #expect(lab.ctl(["exec", a, "--", "ip", "-6", "addr", "show", "eth0"]).out.contains("fd23::a/64"))
+            #expect(lab.ctl(["exec", a, "--", "ip", "link", "show", "eth0"]).out.contains("mtu 1400"))
+            // enable_icc=false: containers of the network do not reach each other; internal: no default route.
+            #expect(lab.ctl(["exec", a, "--", "ping", "-c", "1", "-W", "1", try address(lab, b, "v6net")]).status != 0)
+            #expect(!lab.ctl(["exec", a, "--", "ip", "route"]).out.contains("default"))
+            refused(lab, ["network", "create", "--subnet", "fd24::/64", "nov6"], "IPv6 subnet fd24::/64 needs --ipv6")
+            _ = ok(lab, ["rm", a, b])
+        }
+    }
+
     @Test func disconnectForceClearsAStaleEndpoint() throws {
         try withLab { lab in
             _ = ok(lab, ["network", "create", "--subnet", "172.27.0.0/16", "multihost"])
