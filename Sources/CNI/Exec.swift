@@ -37,26 +37,8 @@ public enum Exec {
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         if captureStderr { posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2) }
 
-        // Children start with default signal dispositions and an empty mask: a plugin (or
-        // podman, conmon…) must not inherit an ignored SIGCHLD or SIGPIPE from us.
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var all = sigset_t()
-        sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        let argv = [path] + arguments
         var pid: pid_t = 0
-        let rc = withCStrings(argv) { cargv in
-            withCStrings(environment) { cenv in
-                posix_spawn(&pid, path, &actions, &attr, cargv, cenv)
-            }
-        }
+        let rc = spawn(&pid, path, arguments, environment, &actions, newSession: false)
         close(inPipe[0])
         close(outPipe[1])
         if captureStderr { close(errPipe[1]) }
@@ -129,6 +111,17 @@ public enum Exec {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        var pid: pid_t = 0
+        let rc = spawn(&pid, path, arguments, environment, &actions, newSession: true)
+        if rc != 0 { throw SystemError("exec", path, errno: rc) }
+        return pid
+    }
+
+    /// posix_spawn with a clean signal state: children start with default dispositions and
+    /// an empty mask (a plugin, or podman, conmon…, must not inherit an ignored SIGCHLD or
+    /// SIGPIPE from us); with `newSession`, in a session of their own. Returns the error.
+    static func spawn(_ pid: inout pid_t, _ path: String, _ arguments: [String], _ environment: [String],
+                      _ actions: inout posix_spawn_file_actions_t, newSession: Bool) -> Int32 {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -138,14 +131,14 @@ public enum Exec {
         sigemptyset(&none)
         posix_spawnattr_setsigdefault(&attr, &all)
         posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | 0x80))  // 0x80: POSIX_SPAWN_SETSID (GNU)
-        var pid: pid_t = 0
-        let argv = [path] + arguments
-        let rc = withCStrings(argv) { cargv in
-            withCStrings(environment) { cenv in posix_spawn(&pid, path, &actions, &attr, cargv, cenv) }
+        let setsid: Int32 = newSession ? 0x80 : 0  // POSIX_SPAWN_SETSID (GNU; not imported)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | setsid))
+        var p: pid_t = 0
+        let rc = withCStrings([path] + arguments) { cargv in
+            withCStrings(environment) { cenv in posix_spawn(&p, path, &actions, &attr, cargv, cenv) }
         }
-        if rc != 0 { throw SystemError("exec", path, errno: rc) }
-        return pid
+        pid = p
+        return rc
     }
 
     /// Finds an executable named `name` in the directories of `path`.

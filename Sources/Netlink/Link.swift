@@ -128,15 +128,25 @@ extension NetlinkSocket {
 
     /// Creates a Linux bridge.
     public func addBridge(name: String, settings: LinkSettings = LinkSettings(), vlanFiltering: Bool? = nil) throws(NetlinkError) {
-        let r = NetlinkRequest(type: RTM_NEWLINK, flags: Int32(NLM_F_CREATE | NLM_F_EXCL), operation: "create bridge \(name)")
+        try createLink(name: name, kind: "bridge", settings: settings, operation: "create bridge \(name)",
+                       data: vlanFiltering.map { vf in { r in r.putU8(IFLA_BR_VLAN_FILTERING, vf ? 1 : 0) } })
+    }
+
+    /// RTM_NEWLINK creating `name` of `kind` with `settings`; `attributes` adds link-level
+    /// attributes, `data` the kind's IFLA_INFO_DATA (none when nil).
+    package func createLink(name: String, kind: String, settings: LinkSettings, operation: String,
+                            attributes: (NetlinkRequest) -> Void = { _ in },
+                            data: ((NetlinkRequest) -> Void)?) throws(NetlinkError) {
+        let r = NetlinkRequest(type: RTM_NEWLINK, flags: Int32(NLM_F_CREATE | NLM_F_EXCL), operation: operation)
         r.header(NetlinkSocket.ifinfo(settings: settings))
         r.putString(IFLA_IFNAME, name)
+        attributes(r)
         NetlinkSocket.put(settings, into: r)
         let li = r.nest(IFLA_LINKINFO)
-        r.putString(IFLA_INFO_KIND, "bridge")
-        if let vf = vlanFiltering {
+        r.putString(IFLA_INFO_KIND, kind)
+        if let data {
             let d = r.nest(IFLA_INFO_DATA)
-            r.putU8(IFLA_BR_VLAN_FILTERING, vf ? 1 : 0)
+            data(r)
             r.end(d)
         }
         r.end(li)
@@ -182,18 +192,9 @@ extension NetlinkSocket {
 
     /// Creates a VLAN sub-interface `name` on link `parent` with `vid`.
     public func addVlan(name: String, parent: Int32, vid: Int, settings: LinkSettings = LinkSettings()) throws(NetlinkError) {
-        let r = NetlinkRequest(type: RTM_NEWLINK, flags: Int32(NLM_F_CREATE | NLM_F_EXCL), operation: "create vlan \(name)")
-        r.header(NetlinkSocket.ifinfo(settings: settings))
-        r.putString(IFLA_IFNAME, name)
-        r.putU32(IFLA_LINK, u32(parent))
-        NetlinkSocket.put(settings, into: r)
-        let li = r.nest(IFLA_LINKINFO)
-        r.putString(IFLA_INFO_KIND, "vlan")
-        let d = r.nest(IFLA_INFO_DATA)
-        r.putU16(IFLA_VLAN_ID, u16(vid))
-        r.end(d)
-        r.end(li)
-        try execute(r)
+        try createLink(name: name, kind: "vlan", settings: settings, operation: "create vlan \(name)",
+                       attributes: { r in r.putU32(IFLA_LINK, u32(parent)) },
+                       data: { r in r.putU16(IFLA_VLAN_ID, u16(vid)) })
     }
 
     /// Applies settings to an existing link.

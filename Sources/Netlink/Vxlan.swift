@@ -33,23 +33,15 @@ extension NetlinkSocket {
     /// `underlay`), with learning off and ARP/ND proxy on: peers are programmed, not learned.
     public func addVxlan(name: String, vni: UInt32, local: IPAddress, underlay: Int32, port: UInt16 = 4789,
                          settings: LinkSettings = LinkSettings()) throws(NetlinkError) {
-        let r = NetlinkRequest(type: RTM_NEWLINK, flags: Int32(NLM_F_CREATE | NLM_F_EXCL), operation: "create vxlan \(name) (vni \(vni))")
-        r.header(NetlinkSocket.ifinfo(settings: settings))
-        r.putString(IFLA_IFNAME, name)
-        NetlinkSocket.put(settings, into: r)
-        let li = r.nest(IFLA_LINKINFO)
-        r.putString(IFLA_INFO_KIND, "vxlan")
-        let d = r.nest(IFLA_INFO_DATA)
-        r.putU32(IFLA_VXLAN_ID, vni)
-        if local.isV4 { r.putBytes(IFLA_VXLAN_LOCAL, local.bytes) } else { r.putBytes(IFLA_VXLAN_LOCAL6, local.bytes) }
-        r.putU32(IFLA_VXLAN_LINK, u32(underlay))
-        r.putU16(IFLA_VXLAN_PORT, port.bigEndian)
-        r.putU8(IFLA_VXLAN_LEARNING, 0)
-        r.putU8(IFLA_VXLAN_PROXY, 1)
-        r.putU8(IFLA_VXLAN_TTL, 64)
-        r.end(d)
-        r.end(li)
-        try execute(r)
+        try createLink(name: name, kind: "vxlan", settings: settings, operation: "create vxlan \(name) (vni \(vni))", data: { r in
+            r.putU32(IFLA_VXLAN_ID, vni)
+            if local.isV4 { r.putBytes(IFLA_VXLAN_LOCAL, local.bytes) } else { r.putBytes(IFLA_VXLAN_LOCAL6, local.bytes) }
+            r.putU32(IFLA_VXLAN_LINK, u32(underlay))
+            r.putU16(IFLA_VXLAN_PORT, port.bigEndian)
+            r.putU8(IFLA_VXLAN_LEARNING, 0)
+            r.putU8(IFLA_VXLAN_PROXY, 1)
+            r.putU8(IFLA_VXLAN_TTL, 64)
+        })
     }
 
     /// The VXLAN settings of link `name` (nil if it is not a VXLAN device).

@@ -299,7 +299,7 @@ struct EmbeddedDNS {
             #expect(d.dig(c3, "web") == [d.address(r1)])
             #expect(d.dig(c3, "client").count == 1)
             // CHECK fails when a record is gone.
-            let key = "cnictl-" + stableHashForTest(lab.path(c1)) + ":eth0"
+            let key = "cnictl-" + stableHash(lab.path(c1)) + ":eth0"
             try FileManager.default.removeItem(atPath: lab.runDir + "/dns/networks/nm/" + key)
             let chk = lab.cnictl(["check", "nm", c1])
             #expect(chk.status == 1)
@@ -314,7 +314,7 @@ struct EmbeddedDNS {
             let c1 = lab.id + "-c1", c2 = lab.id + "-c2"
             try d.run("ng", c1, name: "web")
             let r2 = try d.run("ng", c2, name: "keep")
-            let id2 = "cnictl-" + stableHashForTest(lab.path(c2))
+            let id2 = "cnictl-" + stableHash(lab.path(c2))
             let dns = #"{"cniVersion":"1.1.0","name":"ng","type":"dns-alias","cni.dev/valid-attachments":[{"containerID":"\#(id2)","ifname":"eth0"}]}"#
             let g = lab.plugin("dns-alias", "GC", config: dns)
             #expect(g.status == 0, "\(g.stdout)")

@@ -127,7 +127,7 @@ struct PublishedPorts {
             let (_, _) = try w.run("cf", "c1", [(8080, 80, "tcp", nil), (7070, 70, "tcp", "192.0.2.1")])
             let before = lab.ruleset(lab.host)
             let c2 = try lab.container("c2")
-            let holder = "cnictl-" + stableHashForTest(lab.path("\(lab.id)-c1"))
+            let holder = "cnictl-" + stableHash(lab.path("\(lab.id)-c1"))
             for (m, binding, held) in [([(8080, 80, "tcp", String?.none)], "tcp 0.0.0.0:8080", "tcp 0.0.0.0:8080"),
                                        ([(8080, 80, "tcp", "192.0.2.1")], "tcp 192.0.2.1:8080", "tcp 0.0.0.0:8080"),
                                        ([(7070, 70, "tcp", nil)], "tcp 0.0.0.0:7070", "tcp 192.0.2.1:7070")] {
@@ -168,7 +168,7 @@ struct PublishedPorts {
             let (c2, _) = try w.run("dl", "c2", [(8081, 81, "tcp", nil)])
             // DEL of portmap as a runtime that forgets the capability arguments would send it.
             let pm = #"{"cniVersion":"1.1.0","name":"dl","type":"portmap","capabilities":{"portMappings":true}}"#
-            let id1 = "cnictl-" + stableHashForTest(lab.path(c1))
+            let id1 = "cnictl-" + stableHash(lab.path(c1))
             let d = lab.plugin("portmap", "DEL", config: withPrevResult(pm, r1.json(version: "1.1.0").serialized()), containerID: id1, netns: c1)
             #expect(d.status == 0, "\(d.stdout)")
             let rs = lab.ruleset(lab.host)
@@ -190,7 +190,7 @@ struct PublishedPorts {
             try w.network("dr")
             let (c1, _) = try w.run("dr", "c1", [(8080, 80, "tcp", nil), (5353, 53, "udp", "192.0.2.1")])
             let (c2, _) = try w.run("dr", "c2", [(8081, 81, "tcp", nil)])
-            let id1 = "cnictl-" + stableHashForTest(lab.path(c1))
+            let id1 = "cnictl-" + stableHash(lab.path(c1))
             let record = lab.runDir + "/portmap/dr/\(id1):eth0"
             #expect(FileManager.default.fileExists(atPath: record))
             try FileManager.default.removeItem(atPath: record)
@@ -215,7 +215,7 @@ struct PublishedPorts {
             #expect(chk.status == 1)
             #expect(chk.err.contains("portmap: tcp 0.0.0.0:8080 → 10.190.0.2:80 is not published"), "\(chk.err)")
             // GC with only c1 valid drops c2's port.
-            let id1 = "cnictl-" + stableHashForTest(lab.path(c1))
+            let id1 = "cnictl-" + stableHash(lab.path(c1))
             #expect(lab.cnictl(["gc", "ck", "--valid", "\(id1)/eth0"]).status == 0)
             #expect(!lab.ruleset(lab.host).contains("8081"))
         }
@@ -285,19 +285,4 @@ struct PublishedPorts {
             #expect(pass.result?.ips.first?.address.description == "10.0.0.2/24")
         }
     }
-}
-
-/// cnictl's container ID for a namespace path (the same FNV-based derivation).
-func stableHashForTest(_ s: String) -> String {
-    var h1: UInt64 = 0xcbf2_9ce4_8422_2325
-    var h2: UInt64 = 0x84222325cbf29ce4
-    for b in s.utf8 {
-        h1 = (h1 ^ UInt64(b)) &* 0x100_0000_01b3
-        h2 = (h2 &* 0x100_0000_01b3) ^ UInt64(b)
-    }
-    func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: max(0, 16 - s.count)) + s
-    }
-    return String((hex(h1) + hex(h2)).prefix(20))
 }
