@@ -47,6 +47,10 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // DNS: wire codec, record store and lookup (pure), state files, control client.
         .target(name: "DNS", dependencies: ["CNI"]),
+        // The portmap plugin's logic (configuration, resolution of published ports).
+        .target(name: "PortmapPlugin", dependencies: ["CNI", "Netlink", "Firewall"]),
+        // The dns-alias plugin's logic (configuration, registration with the DNS server).
+        .target(name: "DNSAliasPlugin", dependencies: ["CNI", "DNS", "Firewall"]),
         // The DNS server (a daemon, so SwiftNIO and swift-log are fine here).
         .target(name: "DNSServer", dependencies: [
             "CNI", "DNS", "CShim",
@@ -60,10 +64,10 @@ let package = Package(
         .executableTarget(name: "bridge", dependencies: ["CNI", "IPAM", "BridgeNetwork"], path: "Sources/bridge"),
         .executableTarget(name: "host-local", dependencies: ["CNI", "IPAM"], path: "Sources/host-local"),
         .executableTarget(name: "loopback", dependencies: ["CNI", "Netlink"], path: "Sources/loopback"),
-        .executableTarget(name: "portmap", dependencies: ["CNI", "Netlink", "Firewall"], path: "Sources/portmap"),
+        .executableTarget(name: "portmap", dependencies: ["CNI", "PortmapPlugin"], path: "Sources/portmap"),
         .executableTarget(name: "overlay", dependencies: ["CNI", "IPAM", "Overlay"], path: "Sources/overlay"),
         .executableTarget(name: "swiftcni-overlay-agent", dependencies: ["CNI", "Overlay"], path: "Sources/swiftcni-overlay-agent"),
-        .executableTarget(name: "dns-alias", dependencies: ["CNI", "DNS", "Firewall"], path: "Sources/dns-alias"),
+        .executableTarget(name: "dns-alias", dependencies: ["CNI", "DNSAliasPlugin"], path: "Sources/dns-alias"),
         .executableTarget(name: "swiftcni-dns", dependencies: [
             "CNI", "DNS", "DNSServer", .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/swiftcni-dns"),
@@ -79,6 +83,7 @@ let package = Package(
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "CNI"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "CNI"]),
         .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Etcd", "CNI"]),
+        .testTarget(name: "PluginConfigTests", dependencies: ["CNI", "BridgeNetwork", "IPAM", "PortmapPlugin", "DNSAliasPlugin", "Overlay"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "IPAM"]),
     ]
 )

@@ -42,10 +42,15 @@ public struct BridgeConfig {
 
     public init(_ req: CNIRequest) throws(CNIError) {
         let c = req.config
+        // What names the network's pieces: all that DEL and GC read.
         if let b = try c.string("bridge") {
             if let why = CNIEnvironment.interfaceNameProblem(b) { throw c.invalid("bridge", "not a valid interface name: \(why)") }
             bridge = b
         }
+        if let ipam = try c.object("ipam") {
+            ipamType = try ipam.string("type") ?? ""
+        }
+        if req.isTeardown { return }
         isDefaultGateway = try c.bool("isDefaultGateway") ?? false
         isGateway = (try c.bool("isGateway") ?? false) || isDefaultGateway
         forceAddress = try c.bool("forceAddress") ?? false
@@ -76,9 +81,6 @@ public struct BridgeConfig {
         portIsolation = try c.bool("portIsolation") ?? false
         icc = try c.bool("icc") ?? true
         `internal` = try c.bool("internal") ?? false
-        if let ipam = try c.object("ipam") {
-            ipamType = try ipam.string("type") ?? ""
-        }
         if isGateway && ipamType.isEmpty {
             throw CNIError(.invalidConfig, "\"isGateway\" needs an \"ipam\" section (a layer-2 network has no gateway)")
         }

@@ -34,12 +34,19 @@ public struct CNIEnvironment: Sendable, Equatable {
     }
 
     /// Reads and validates the process environment.
+    /// A variable whose value is not UTF-8 is refused (code 4), never repaired: a netns
+    /// path or an interface name rewritten to U+FFFD would name something else.
     public static func fromProcess() throws(CNIError) -> CNIEnvironment {
+        var bad: String? = nil
         func env(_ k: String) -> String? {
             guard let p = getenv(k) else { return nil }
+            if let s = String(validatingCString: p) { return s }
+            bad = bad ?? k
             return String(cString: p)
         }
-        return try from(env)
+        let e = try from(env)
+        if let bad { throw CNIError(.invalidEnvironment, "\(bad): the value is not valid UTF-8") }
+        return e
     }
 
     /// Reads and validates an environment given as a lookup function.
@@ -65,8 +72,11 @@ public struct CNIEnvironment: Sendable, Equatable {
         case .gc, .status, .version:
             break
         }
-        return try CNIEnvironment(command: cmd, containerID: id, netns: netns, ifname: ifname,
-                                  args: env("CNI_ARGS") ?? "", path: path)
+        var e = try CNIEnvironment(command: cmd, containerID: id, netns: netns, ifname: ifname, args: "", path: path)
+        e.rawArgs = env("CNI_ARGS") ?? ""
+        // DEL must not be stopped by arguments it does not need: malformed pairs are skipped.
+        e.args = try parseArgs(e.rawArgs, lenient: cmd == .del)
+        return e
     }
 
     static func requireContainerID(_ id: String) throws(CNIError) {
@@ -111,11 +121,13 @@ public struct CNIEnvironment: Sendable, Equatable {
     }
 
     /// Parses `K1=V1;K2=V2`. Empty segments are ignored.
-    public static func parseArgs(_ s: String) throws(CNIError) -> [(String, String)] {
+    /// With `lenient`, malformed pairs are skipped instead of refused.
+    public static func parseArgs(_ s: String, lenient: Bool = false) throws(CNIError) -> [(String, String)] {
         var out: [(String, String)] = []
         for pair in s.split(separator: ";", omittingEmptySubsequences: true) {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard kv.count == 2, !kv[0].isEmpty else {
+                if lenient { continue }
                 throw CNIError(.invalidEnvironment, "CNI_ARGS: invalid pair \"\(pair)\" (expected KEY=VALUE)")
             }
             out.append((String(kv[0]), String(kv[1])))

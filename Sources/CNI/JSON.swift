@@ -12,6 +12,10 @@ public enum JSON: Equatable, Sendable {
     /// A number, kept as its (validated) literal text.
     case number(String)
     case string(String)
+    /// A string that cannot be taken as text: it holds a NUL, invalid UTF-8 or an unpaired
+    /// UTF-16 surrogate. Kept (repaired, for messages), never read as a string: every
+    /// reader refuses it with the key that holds it, where Go would silently rewrite it.
+    case badString(String, JSONStringFault)
     case array([JSON])
     case object(JSONObject)
 
@@ -23,7 +27,7 @@ public enum JSON: Equatable, Sendable {
         case .null: return "null"
         case .bool: return "a boolean"
         case .number: return "a number"
-        case .string: return "a string"
+        case .string, .badString: return "a string"
         case .array: return "an array"
         case .object: return "an object"
         }
@@ -106,6 +110,47 @@ public struct JSONObject: Equatable, Sendable, Sequence {
     }
 
     public func makeIterator() -> IndexingIterator<[Member]> { members.makeIterator() }
+
+    /// The member a Go struct field named `key` receives, as `encoding/json` decodes: the
+    /// key matched exactly, else case-insensitively (the last such member wins). Struct-like
+    /// objects (configurations, results, capability arguments) are read this way; map-like
+    /// ones (names to values) use the exact `subscript`.
+    public func field(_ key: String) -> JSON? {
+        if let v = self[key] { return v }
+        var i = members.count - 1
+        while i >= 0 {
+            if JSONObject.equalFold(members[i].key, key) { return members[i].value }
+            i -= 1
+        }
+        return nil
+    }
+
+    /// Case-insensitive equality of keys: ASCII letters fold; keys with other text compare
+    /// lowercased (Go folds by Unicode simple case folding).
+    static func equalFold(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8, y = b.utf8
+        if x.count == y.count {
+            var ascii = true
+            for (p, q) in zip(x, y) {
+                if p >= 0x80 || q >= 0x80 { ascii = false; break }
+                if p == q { continue }
+                let l = p | 0x20
+                if l != q | 0x20 || l < UInt8(ascii: "a") || l > UInt8(ascii: "z") { return false }
+            }
+            if ascii { return true }
+        } else if x.allSatisfy({ $0 < 0x80 }) && y.allSatisfy({ $0 < 0x80 }) {
+            return false
+        }
+        return a.lowercased() == b.lowercased()
+    }
+}
+
+/// Why a JSON string cannot be taken as text.
+public enum JSONStringFault: String, Equatable, Sendable, CustomStringConvertible {
+    case nul = "a NUL character"
+    case invalidUTF8 = "invalid UTF-8"
+    case loneSurrogate = "an unpaired UTF-16 surrogate"
+    public var description: String { rawValue }
 }
 
 extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
@@ -179,7 +224,10 @@ struct JSONParser {
         switch buf[i] {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
-        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "\""):
+            let (text, fault) = try parseString()
+            if let fault { return .badString(text, fault) }
+            return .string(text)
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectLiteral("null"); return .null
@@ -223,7 +271,9 @@ struct JSONParser {
             skipWS()
             guard i < buf.count else { throw fail("unterminated object") }
             guard buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let key = try parseString()
+            let keyStart = i
+            let (key, fault) = try parseString()
+            if let fault { throw fail("object key \(JSON.string(key).serialized()) contains \(fault)", at: keyStart) }
             skipWS()
             guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':' after key \"\(key)\"") }
             i += 1
@@ -262,32 +312,37 @@ struct JSONParser {
         return .array(arr)
     }
 
-    mutating func parseString() throws(JSONSyntaxError) -> String {
+    /// A string's text, and what makes it unusable as text (nil: nothing). Bytes that are
+    /// not UTF-8 and unpaired surrogates come out as U+FFFD, but with their fault.
+    mutating func parseString() throws(JSONSyntaxError) -> (String, JSONStringFault?) {
         let start = i
         i += 1
         // Fast path: no escapes.
         var j = i
+        var high = false
         while j < buf.count {
             let c = buf[j]
             if c == UInt8(ascii: "\"") {
-                let s = String(decoding: UnsafeBufferPointer(rebasing: buf[i..<j]), as: UTF8.self)
+                let bytes = UnsafeBufferPointer(rebasing: buf[i..<j])
                 i = j + 1
-                return s
+                return JSONParser.text(bytes, mayBeInvalid: high, fault: nil)
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw fail("control character in string", at: j) }
+            if c >= 0x80 { high = true }
             j += 1
         }
         if j >= buf.count { throw fail("unterminated string", at: start) }
         // Slow path with escapes.
         var out: [UInt8] = Array(UnsafeBufferPointer(rebasing: buf[i..<j]))
+        var fault: JSONStringFault? = nil
         i = j
         while true {
             guard i < buf.count else { throw fail("unterminated string", at: start) }
             let c = buf[i]
             if c == UInt8(ascii: "\"") { i += 1; break }
             if c < 0x20 { throw fail("control character in string") }
-            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
+            if c != UInt8(ascii: "\\") { out.append(c); high = high || c >= 0x80; i += 1; continue }
             i += 1
             guard i < buf.count else { throw fail("unterminated escape", at: start) }
             let e = buf[i]
@@ -312,9 +367,13 @@ struct JSONParser {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     } else {
                         scalar = 0xFFFD
+                        fault = fault ?? .loneSurrogate
                     }
                 } else if (0xDC00...0xDFFF).contains(scalar) {
                     scalar = 0xFFFD
+                    fault = fault ?? .loneSurrogate
+                } else if scalar == 0 {
+                    fault = .nul
                 }
                 let u = Unicode.Scalar(scalar) ?? "\u{FFFD}"
                 out.append(contentsOf: Array(String(Character(u)).utf8))
@@ -322,7 +381,16 @@ struct JSONParser {
                 throw fail("invalid escape '\\\(printable(e))'", at: i - 2)
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        return out.withUnsafeBufferPointer { JSONParser.text($0, mayBeInvalid: high, fault: fault) }
+    }
+
+    /// The bytes as text; with `mayBeInvalid`, checked to be UTF-8 (a NUL found already wins).
+    static func text(_ bytes: UnsafeBufferPointer<UInt8>, mayBeInvalid: Bool, fault: JSONStringFault?) -> (String, JSONStringFault?) {
+        if mayBeInvalid {
+            if let s = String(validating: bytes, as: UTF8.self) { return (s, fault) }
+            return (String(decoding: bytes, as: UTF8.self), fault == .nul ? .nul : .invalidUTF8)
+        }
+        return (String(decoding: bytes, as: UTF8.self), fault)
     }
 
     mutating func parseHex4() throws(JSONSyntaxError) -> UInt32 {
@@ -392,7 +460,7 @@ extension JSON {
         case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
         case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
         case .number(let s): out.append(contentsOf: s.utf8)
-        case .string(let s): JSON.writeString(s, into: &out)
+        case .string(let s), .badString(let s, _): JSON.writeString(s, into: &out)
         case .array(let a):
             if a.isEmpty { out.append(contentsOf: [0x5B, 0x5D]); return }
             out.append(0x5B)

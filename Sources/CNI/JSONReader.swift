@@ -1,9 +1,13 @@
 /// Reads typed members out of a JSON object, naming the full key path in every error
 /// (`ipam.ranges[0][1].subnet`), so a user sees which key and value are at fault.
 ///
-/// Absent members and `null` read as nil. A member of the wrong JSON type is a decoding
-/// error (code 6); a member of the right type with an unusable value is reported by the
-/// caller with `invalid(...)` (code 7).
+/// Members are found as Go's `encoding/json` finds a struct field (the reference plugins
+/// decode with it, and runtimes depend on it): the key exactly, else case-insensitively
+/// (`IPMasq`, `HostPort`); unknown keys are ignored. Absent members and `null` read as nil.
+/// A member of the wrong JSON type is a decoding error (code 6), and so is a string holding
+/// a NUL, invalid UTF-8 or an unpaired surrogate (Go would rewrite it silently); a member of
+/// the right type with an unusable value is reported by the caller with `invalid(...)`
+/// (code 7).
 public struct JSONReader: Sendable {
     public let object: JSONObject
     public let path: String
@@ -24,14 +28,23 @@ public struct JSONReader: Sendable {
     public func keyPath(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
     public subscript(key: String) -> JSON? {
-        guard let v = object[key], !v.isNull else { return nil }
+        guard let v = object.field(key), !v.isNull else { return nil }
         return v
     }
 
     public func has(_ key: String) -> Bool { self[key] != nil }
 
     public func typeError(_ key: String, expected: String, got v: JSON) -> CNIError {
-        CNIError(.decodingFailure, "\"\(keyPath(key))\": expected \(expected), got \(v.kindName) \(v.excerpt())")
+        JSONReader.typeError(keyPath(key), expected: expected, got: v)
+    }
+
+    /// The error for value `v` at `path` that is not what was `expected` (a string that
+    /// cannot be text says why).
+    public static func typeError(_ path: String, expected: String, got v: JSON) -> CNIError {
+        if case .badString(_, let fault) = v {
+            return CNIError(.decodingFailure, "\"\(path)\" \(v.excerpt()): the string contains \(fault)")
+        }
+        return CNIError(.decodingFailure, "\"\(path)\": expected \(expected), got \(v.kindName) \(v.excerpt())")
     }
 
     /// An invalid-config error about `key` with its value.
@@ -99,7 +112,7 @@ public struct JSONReader: Sendable {
         var out: [String] = []
         for (i, e) in a.enumerated() {
             guard case .string(let s) = e else {
-                throw CNIError(.decodingFailure, "\"\(keyPath(key))[\(i)]\": expected a string, got \(e.kindName) \(e.excerpt())")
+                throw JSONReader.typeError("\(keyPath(key))[\(i)]", expected: "a string", got: e)
             }
             out.append(s)
         }
@@ -119,8 +132,17 @@ public struct JSONReader: Sendable {
         return n
     }
 
-    /// Keys present in the object that are not in `known` (for "unsupported field" checks).
-    public func unknownKeys(_ known: Set<String>) -> [String] {
-        object.keys.filter { !known.contains($0) }
+    /// The member `key` as a map (names to values, read exactly, not as fields): each
+    /// value must be a string.
+    public func stringMap(_ key: String) throws(CNIError) -> [(String, String)]? {
+        guard let m = try object(key) else { return nil }
+        var out: [(String, String)] = []
+        for member in m.object {
+            guard case .string(let s) = member.value else {
+                throw JSONReader.typeError(m.keyPath(member.key), expected: "a string", got: member.value)
+            }
+            out.append((member.key, s))
+        }
+        return out
     }
 }

@@ -70,6 +70,12 @@ public struct CNIRequest: Sendable {
         type = try config.string("type") ?? ""
     }
 
+    /// DEL and GC tear down what they can identify from (network, container ID, ifname), the
+    /// keys that name the network's pieces and the plugin's own records. Configurations read
+    /// only those keys then: a capability argument or key they cannot decode must not keep a
+    /// runtime from cleaning up (SPEC: DEL should succeed even if resources are missing).
+    public var isTeardown: Bool { command == .del || command == .gc }
+
     /// The chained plugin's previous result, if any.
     public func prevResult() throws(CNIError) -> CNIResult? {
         guard let p = config["prevResult"] else { return nil }
@@ -82,9 +88,9 @@ public struct CNIRequest: Sendable {
     /// `args` (the `args.cni` convention lives inside).
     public var args: JSONReader? { try? config.object("args") }
 
-    /// The capabilities the configuration enables.
+    /// The capabilities the configuration enables (a map: names match exactly).
     public func capability(_ name: String) -> Bool {
-        (try? config.object("capabilities")?.bool(name)) == true
+        (try? config.object("capabilities"))??.object[name]?.boolValue == true
     }
 
     /// GC's valid attachments (`cni.dev/valid-attachments`, or the draft name `cni.dev/attachments`).
@@ -127,7 +133,7 @@ public enum CNIMain {
         if let c = getenv("CNI_COMMAND"), strcmp(c, "VERSION") == 0 {
             var requested: String?
             if isatty(0) == 0, let bytes = try? Posix.readAll(fd: 0), !bytes.isEmpty,
-               let j = try? JSON.parse(bytes), let v = j["cniVersion"]?.stringValue {
+               let j = try? JSON.parse(bytes), let v = j.objectValue?.field("cniVersion")?.stringValue {
                 requested = v
                 if !CNIVersion.isSupported(v) {
                     fail(CNIError(.incompatibleVersion, "\"cniVersion\" \"\(v)\" is not supported; supported versions: \(CNIVersion.supported.joined(separator: ", "))"), version: CNIVersion.current)
@@ -143,9 +149,10 @@ public enum CNIMain {
             let bytes = try Posix.readAll(fd: 0)
             let json = try CNIRequest.parseConfig(bytes)
             // Answer errors in the configuration's version when it is one we speak.
-            if let v = json["cniVersion"]?.stringValue, CNIVersion.isSupported(v) { version = v }
+            if let v = json.objectValue?.field("cniVersion")?.stringValue, CNIVersion.isSupported(v) { version = v }
             let req = try CNIRequest(env: env, configBytes: bytes, json: json)
-            if env.command == .add || env.command == .check || env.command == .del {
+            // Unknown CNI_ARGS keys refuse ADD and CHECK; DEL tears down whatever it is given.
+            if env.command == .add || env.command == .check {
                 try env.validateArgs(known: P.knownArgs)
             }
             PhaseTrace.mark("parsed")

@@ -106,6 +106,37 @@ public enum Posix {
         }
     }
 
+    /// Whether `name` is a temporary file of `writeFileAtomically` (`<file>.tmp.<pid>`),
+    /// and for which file.
+    public static func temporaryTarget(_ name: String) -> String? {
+        let u = Array(name.utf8), marker = Array(".tmp.".utf8)
+        var digits = 0
+        while digits < u.count, u[u.count - 1 - digits] >= 0x30, u[u.count - 1 - digits] <= 0x39 { digits += 1 }
+        let end = u.count - digits
+        guard digits > 0, end >= marker.count, Array(u[(end - marker.count)..<end]) == marker else { return nil }
+        return String(decoding: u[..<(end - marker.count)], as: UTF8.self)
+    }
+
+    /// Removes the temporary files a writer killed between writing and renaming left in
+    /// `directory`: those for file `name`, or all when `name` is nil. Callers hold the lock
+    /// every writer of these files takes, so none belongs to a live writer; where writers take
+    /// no common lock, `deadWritersOnly` keeps the files of writers still running. Returns
+    /// how many were removed.
+    @discardableResult
+    public static func removeTemporaries(in directory: String, of name: String? = nil,
+                                         deadWritersOnly: Bool = false) throws(SystemError) -> Int {
+        var n = 0
+        for f in try listDirectory(directory) ?? [] {
+            guard let target = temporaryTarget(f), name == nil || target == name! else { continue }
+            if deadWritersOnly, let dot = f.utf8.lastIndex(of: UInt8(ascii: ".")),
+               let pid = Int32(String(f[f.utf8.index(after: dot)...])), kill(pid, 0) == 0 || errno != ESRCH {
+                continue
+            }
+            if try remove(join(directory, f)) { n += 1 }
+        }
+        return n
+    }
+
     /// Writes (creating or truncating) a file in place, optionally fsync'ed.
     public static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, sync: Bool = false) throws(SystemError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)

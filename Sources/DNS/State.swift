@@ -57,14 +57,21 @@ public struct DNSState: Sendable {
         return try DNSEndpoint(json: JSON.parse(b), network: network)
     }
 
-    /// True if the file was there.
+    /// True if the file was there. A temporary file a writer killed half-way left for it
+    /// goes too (callers hold the network's lock, which every writer takes).
     public func removeEndpoint(network: String, key: String) throws -> Bool {
-        try Posix.remove(Posix.join(networkDirectory(network), key))
+        _ = try? Posix.removeTemporaries(in: networkDirectory(network), of: key)
+        return try Posix.remove(Posix.join(networkDirectory(network), key))
+    }
+
+    /// Every temporary file of the network's directory (GC, under the network's lock).
+    public func removeTemporaries(network: String) throws {
+        try Posix.removeTemporaries(in: networkDirectory(network))
     }
 
     public func endpointKeys(_ network: String) throws -> [String] {
         ((try Posix.listDirectory(networkDirectory(network))) ?? []).filter {
-            $0 != Self.networkFile && !$0.hasPrefix(".") && !$0.contains(".tmp.")
+            $0 != Self.networkFile && !$0.hasPrefix(".") && Posix.temporaryTarget($0) == nil
         }.sorted()
     }
 

@@ -70,14 +70,22 @@ public struct PublishedRecords {
         try Posix.writeFileAtomically(path(a), r.json.serializedBytes(), sync: false)
     }
 
+    /// Removes the record and any temporary file a writer killed half-way left for it (the
+    /// caller holds the firewall lock, which every writer takes).
     public func remove(_ a: AttachmentID) {
         _ = try? Posix.remove(path(a))
+        _ = try? Posix.removeTemporaries(in: dir(a.network), of: a.containerID + ":" + a.ifname)
+    }
+
+    /// Every temporary file of the network's records (GC, under the firewall lock).
+    public func removeTemporaries(_ network: String) {
+        _ = try? Posix.removeTemporaries(in: dir(network))
     }
 
     /// Attachments of a network that have a record.
     public func attachments(_ network: String) -> [AttachmentID] {
         ((try? Posix.listDirectory(dir(network))) ?? nil ?? []).compactMap { n in
-            guard !n.contains(".tmp."), let c = n.lastIndex(of: ":") else { return nil }
+            guard Posix.temporaryTarget(n) == nil, let c = n.lastIndex(of: ":") else { return nil }
             return AttachmentID(network: network, containerID: String(n[..<c]), ifname: String(n[n.index(after: c)...]))
         }
     }
@@ -225,6 +233,7 @@ extension Firewall {
     /// GC: removes what attachments of `network` outside `valid` published.
     public func gcPublished(network: String, bridge: String?, valid: Set<Attachment>, records: PublishedRecords) throws {
         try locked {
+            records.removeTemporaries(network)
             guard try nf.tableExists(Plan.table) else { return }
             func isValid(_ id: AttachmentID) -> Bool { valid.contains(Attachment(containerID: id.containerID, ifname: id.ifname)) }
             let bridge = bridge ?? records.attachments(network).lazy.compactMap { records.read($0)?.bridge }.first

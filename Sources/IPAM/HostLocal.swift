@@ -24,12 +24,19 @@ public struct HostLocalConfig: Sendable {
         guard let ipam = try req.config.object("ipam") else {
             throw CNIError(.invalidConfig, "\"ipam\" is required")
         }
+        // Where the allocations are: all that DEL and GC read.
         dataDir = try ipam.string("dataDir")
-        resolvConf = try ipam.string("resolvConf")
         var etcdSection = try ipam.object("etcd")
         if etcdSection == nil { etcdSection = try req.config.object("etcd") }
         if let e = etcdSection { etcd = try EtcdConfig(e) }
         routes = []
+        rangeSets = []
+        auxAddresses = []
+        requested = []
+        if req.isTeardown { return }
+
+        _ = try ipam.string("type")
+        resolvConf = try ipam.string("resolvConf")
         for r in try ipam.objects("routes") ?? [] { routes.append(try CNIRoute(reading: r)) }
 
         var sets: [RangeSet] = []
@@ -53,7 +60,6 @@ public struct HostLocalConfig: Sendable {
         }
         rangeSets = sets
 
-        auxAddresses = []
         if let aux = try ipam.object("auxAddresses") {
             for m in aux.object {
                 guard case .string(let s) = m.value else {
@@ -67,7 +73,6 @@ public struct HostLocalConfig: Sendable {
             }
         }
 
-        requested = []
         if let v = req.env.arg("IP") {
             for part in v.split(separator: ",") {
                 let s = String(part).trimmingWhitespace()

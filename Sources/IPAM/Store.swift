@@ -170,6 +170,8 @@ public final class FileStore: AllocationStore {
             }
         }
         try Posix.remove(indexPath(o))
+        // Under the lock every writer takes: what a writer killed half-way left is garbage.
+        try removeLeftovers()
         return released
     }
 
@@ -203,12 +205,11 @@ public final class FileStore: AllocationStore {
     /// Temporary files of writers that died half-way (killed between writing and renaming);
     /// callers hold the lock, so no live writer owns one.
     public func removeLeftovers() throws {
-        for name in try Posix.listDirectory(directory) ?? [] where name.hasPrefix(".reserve-") || name.contains(".tmp.") {
+        for name in try Posix.listDirectory(directory) ?? [] where name.hasPrefix(".reserve-") {
             try Posix.remove(Posix.join(directory, name))
         }
-        for name in try Posix.listDirectory(indexDirectory) ?? [] where name.contains(".tmp.") {
-            try Posix.remove(Posix.join(indexDirectory, name))
-        }
+        try Posix.removeTemporaries(in: directory)
+        try Posix.removeTemporaries(in: indexDirectory)
     }
 
     public func maintenance() throws {
@@ -218,7 +219,7 @@ public final class FileStore: AllocationStore {
 
     /// Index entries whose attachment holds no address any more.
     public func pruneIndex() throws {
-        for name in try Posix.listDirectory(indexDirectory) ?? [] where !name.contains(".tmp.") {
+        for name in try Posix.listDirectory(indexDirectory) ?? [] where Posix.temporaryTarget(name) == nil {
             guard let colon = name.lastIndex(of: ":") else { continue }
             let o = Attachment(containerID: String(name[..<colon]), ifname: String(name[name.index(after: colon)...]))
             if try addresses(of: o, thorough: true).isEmpty { try Posix.remove(indexPath(o)) }

@@ -38,25 +38,35 @@ public struct OverlayConfig: Sendable {
             throw c.invalid("vni", "must be between 1 and \(OverlayConfig.maxVNI)")
         }
         vni = UInt32(v)
-        underlay = try c.string("underlay").flatMap { $0.isEmpty ? nil : $0 }
-        mtu = try c.int("mtu", in: 576...65000)
         guard let e = try c.object("etcd") else {
             throw CNIError(.invalidConfig, "\"etcd\" is required: {\"endpoints\": [\"http://IP:2379\", …]}")
         }
         etcd = try EtcdConfig(e)
-        isInternal = try c.bool("internal") ?? false
-        ipMasq = try c.bool("ipMasq") ?? false
-        hostFirewall = try c.string("hostFirewall")
         guard let ip = try c.object("ipam") else { throw CNIError(.invalidConfig, "\"ipam\" is required") }
+        // The VNI, etcd and IPAM name what DEL and GC remove; the rest they may do without.
+        let teardown = req.isTeardown
+        func optional<T>(_ read: () throws(CNIError) -> T?) throws(CNIError) -> T? {
+            if teardown { return try? read() }
+            return try read()
+        }
+        underlay = try optional { () throws(CNIError) in try c.string("underlay") }.flatMap { $0.isEmpty ? nil : $0 }
+        mtu = try optional { () throws(CNIError) in try c.int("mtu", in: 576...65000) }
+        isInternal = try optional { () throws(CNIError) in try c.bool("internal") } ?? false
+        ipMasq = try optional { () throws(CNIError) in try c.bool("ipMasq") } ?? false
+        hostFirewall = try optional { () throws(CNIError) in try c.string("hostFirewall") }
         ipam = ip.object
         var subs: [IPNetwork] = []
         var gws: [IPNetwork] = []
-        var ranges: [JSON] = (try ip.array("ranges") ?? []).flatMap { $0.arrayValue ?? [] }
-        if ip.has("subnet") { ranges.append(.object(ip.object)) }
+        var ranges: [JSONReader] = []
+        for (i, set) in (try ip.array("ranges") ?? []).enumerated() {
+            for (j, r) in (set.arrayValue ?? []).enumerated() { ranges.append(try JSONReader(r, path: "ipam.ranges[\(i)][\(j)]")) }
+        }
+        if ip.has("subnet") { ranges.append(ip) }
+        // host-local validates the ranges; here they only name the subnets and gateways.
         for r in ranges {
-            guard let s = r["subnet"]?.stringValue, let n = IPNetwork(s) else { continue }
+            guard let n = try? r.ipNetwork("subnet") else { continue }
             subs.append(n.network)
-            let g = r["gateway"]?.stringValue.flatMap(IPAddress.init) ?? n.networkAddress.next()
+            let g = (try? r.ipAddress("gateway")) ?? n.networkAddress.next()
             if n.contains(g), let gn = IPNetwork(address: g, prefixLength: n.prefixLength) { gws.append(gn) }
         }
         subnets = subs
@@ -157,11 +167,13 @@ public enum OverlayLocal {
 
     public static func remove(_ network: String) {
         _ = try? Posix.remove(Posix.join(networksDirectory, network))
+        // Plugins write this file under no common lock: only dead writers' leftovers go.
+        _ = try? Posix.removeTemporaries(in: networksDirectory, of: network, deadWritersOnly: true)
     }
 
     public static func networks() -> [Network] {
         var out: [Network] = []
-        for n in ((try? Posix.listDirectory(networksDirectory)) ?? nil) ?? [] where !n.hasPrefix(".") && !n.contains(".tmp.") {
+        for n in ((try? Posix.listDirectory(networksDirectory)) ?? nil) ?? [] where !n.hasPrefix(".") && Posix.temporaryTarget(n) == nil {
             guard let b = (try? Posix.readFile(Posix.join(networksDirectory, n))) ?? nil, let j = try? JSON.parse(b),
                   let vni = j["vni"]?.intValue, let vx = j["vxlan"]?.stringValue, let br = j["bridge"]?.stringValue else { continue }
             out.append(Network(name: n, vni: UInt32(vni), vxlan: vx, bridge: br))

@@ -31,8 +31,44 @@ import Testing
         #expect(j.arrayValue?[0] == .string("a\"b\\c/d\u{8}\u{c}\n\r\t"))
         #expect(j.arrayValue?[1] == .string("é中"))
         #expect(j.arrayValue?[2] == .string("😀"))
-        // A lone surrogate becomes U+FFFD rather than failing, as Go's decoder does.
-        #expect(j.arrayValue?[3] == .string("\u{FFFD}x"))
+        // Go rewrites a lone surrogate to U+FFFD silently; it is kept, repaired, but marked.
+        #expect(j.arrayValue?[3] == .badString("\u{FFFD}x", .loneSurrogate))
+    }
+
+    static func bytes(_ parts: [Any]) -> [UInt8] {
+        var out: [UInt8] = []
+        for p in parts {
+            if let s = p as? String { out += Array(s.utf8) } else if let b = p as? [UInt8] { out += b }
+        }
+        return out
+    }
+
+    static let notText: [([UInt8], JSON)] = [
+        (bytes([#""cni0\u0000evil""#]), .badString("cni0\u{0}evil", .nul)),
+        (bytes([#""\u0000""#]), .badString("\u{0}", .nul)),
+        (bytes(["\"br", [UInt8(0xFF)], "1\""]), .badString("br\u{FFFD}1", .invalidUTF8)),
+        (bytes(["\"/var/", [UInt8(0x80)], "x\""]), .badString("/var/\u{FFFD}x", .invalidUTF8)),
+        (bytes(["\"a\\n", [UInt8(0xC3)], "\""]), .badString("a\n\u{FFFD}", .invalidUTF8)),
+        (bytes([#""\udc00""#]), .badString("\u{FFFD}", .loneSurrogate)),
+        (bytes(["\"\u{E9}\\u00e9\""]), .string("éé")),
+        ([0x22, 0xF0, 0x9F, 0x98, 0x80, 0x22], .string("😀")),
+        ([0x22, 0xED, 0xA0, 0x80, 0x22], .badString("\u{FFFD}\u{FFFD}\u{FFFD}", .invalidUTF8)),  // an encoded surrogate
+    ]
+
+    /// Strings that cannot be text are marked, whatever path they take through the parser.
+    @Test(arguments: notText)
+    func marksStringsThatAreNotText(_ bytes: [UInt8], _ want: JSON) throws {
+        #expect(try JSON.parse(bytes) == want)
+    }
+
+    @Test func keyThatIsNotTextIsASyntaxError() throws {
+        #expect(throws: JSONSyntaxError.self) { try JSON.parse(#"{"a\u0000b": 1}"#) }
+        #expect(throws: JSONSyntaxError.self) { try JSON.parse(Array("{\"a".utf8) + [0xFF] + Array("\": 1}".utf8)) }
+        do {
+            _ = try JSON.parse(#"{"ok": 1, "x\u0000": 2}"#)
+        } catch {
+            #expect(error.description == #"malformed JSON at byte 10: object key "x\u0000" contains a NUL character"#)
+        }
     }
 
     @Test func rawUTF8Passes() throws {
@@ -138,5 +174,56 @@ import Testing
 
     @Test func rangeChecked() {
         #expect(throws: CNIError(.invalidConfig, "\"top.n\" 7: must be between 0 and 5")) { try r.int("n", in: 0...5) }
+    }
+}
+
+/// Members are found as Go's encoding/json finds struct fields: exactly, else ignoring case.
+@Suite struct GoFieldMatching {
+    @Test func exactThenCaseInsensitive() throws {
+        let r = JSONReader(try JSON.parse(#"{"HostPort": 80, "hostIP": "1.2.3.4", "hostip": "5.6.7.8", "PROTOCOL": "udp"}"#).objectValue!)
+        #expect(try r.int("hostPort") == 80)
+        #expect(try r.string("hostIP") == "1.2.3.4")  // the exact key wins over a later folded one
+        #expect(try r.string("protocol") == "udp")
+        #expect(try r.string("containerPort") == nil)
+        #expect(r.has("hostport"))
+    }
+
+    @Test func lastFoldedDuplicateWins() throws {
+        let r = JSONReader(try JSON.parse(#"{"IPMasq": true, "IPMASQ": false}"#).objectValue!)
+        #expect(try r.bool("ipMasq") == false)
+    }
+
+    @Test(arguments: [("ipMasq", "IPMasq", true), ("ipMasq", "ipmasq", true), ("a", "A", true), ("ab", "a", false),
+                      ("a@", "a`", false), ("[", "{", false), ("Größe", "GRÖSSE", false), ("größe", "GRÖßE", true),
+                      ("dataDir", "dataDIR", true), ("x_y", "X_Y", true), ("x-y", "x_y", false)])
+    func folding(_ a: String, _ b: String, _ equal: Bool) {
+        #expect(JSONObject.equalFold(a, b) == equal)
+        #expect(JSONObject.equalFold(b, a) == equal)
+    }
+
+    @Test func mapsStayExact() throws {
+        // capabilities and names-to-values maps are Go maps: no folding.
+        let j = try JSON.parse(#"{"capabilities": {"PortMappings": true}, "aux": {"Router": "10.0.0.5"}}"#)
+        let r = JSONReader(j.objectValue!)
+        #expect(try r.object("capabilities")?.object["portMappings"] == nil)
+        #expect(try r.stringMap("aux")?.map(\.0) == ["Router"])
+    }
+
+    @Test func readersRefuseStringsThatAreNotText() throws {
+        let j = try JSON.parse(Array(#"{"bridge": "cni0\u0000evil", "dataDir": "/var/"#.utf8) + [0x80] + Array(#"x", "ips": ["10.0.0.2", "\udc00"]}"#.utf8))
+        let r = JSONReader(j.objectValue!)
+        for (key, fault) in [("bridge", "a NUL character"), ("dataDir", "invalid UTF-8")] {
+            do {
+                _ = try r.string(key)
+                Issue.record("\(key) was read")
+            } catch {
+                #expect(error.code == .decodingFailure)
+                #expect(error.msg.hasPrefix("\"\(key)\" \""), "\(error.msg)")
+                #expect(error.msg.hasSuffix("the string contains \(fault)"), "\(error.msg)")
+            }
+        }
+        #expect(throws: CNIError(.decodingFailure, "\"ips[1]\" \"\u{FFFD}\": the string contains an unpaired UTF-16 surrogate")) {
+            try r.stringArray("ips")
+        }
     }
 }

@@ -101,13 +101,90 @@ let badInputs: [BadInput] = [
              code: .addressesExhausted, msg: "no IP addresses available in range set 10.130.0.2-10.130.0.2"),
     BadInput(name: "route with a bad dst", config: brCfg(ipam: ipamCfg(#"[[{"subnet":"10.130.0.0/24"}]]"#, extra: #","routes":[{"dst":"default"}]"#)), code: .invalidConfig, msg: "\"ipam.routes[0].dst\" \"default\": not a CIDR"),
     BadInput(name: "CHECK without prevResult", command: "CHECK", config: brCfg(), code: .invalidConfig, msg: "\"prevResult\" is required for CHECK"),
-    BadInput(name: "loopback on a missing interface", plugin: "loopback", config: #"{"cniVersion":"1.0.0","name":"lo","type":"loopback"}"#, ifname: "lo9", code: .invalidEnvironment, msg: "CNI_IFNAME \"lo9\": no such interface in the container"),
+    BadInput(name: "loopback in a netns that does not exist", plugin: "loopback", config: #"{"cniVersion":"1.0.0","name":"lo","type":"loopback"}"#, netns: "/run/netns/swiftcni-no-such-ns", code: .unknownContainer, msg: "network namespace \"/run/netns/swiftcni-no-such-ns\" does not exist"),
+    BadInput(name: "host-local with a numeric ipam type", plugin: "host-local", config: #"{"cniVersion":"1.0.0","name":"net","type":"host-local","ipam":{"type":5,"dataDir":"{{data}}","subnet":"10.130.0.0/24"}}"#, code: .decodingFailure, msg: "\"ipam.type\": expected a string, got a number 5"),
+] + textFaults
+
+/// A string-valued key holding something that is not text: a NUL (`\u0000`) or a byte that
+/// is not UTF-8. Go would cut at the NUL in the kernel call (attaching to `cni0` for
+/// `cni0\u0000evil`) or rewrite the byte to U+FFFD (state in another directory); we refuse.
+struct TextFaultKey {
+    var plugin: String
+    /// The key path as the message names it.
+    var path: String
+    /// The configuration with `@V@` where the string's content goes (`x` + fault + `y`).
+    var config: String
+    var code: CNIErrorCode = .decodingFailure
+    /// What precedes `@V@` inside the string (shown in the message too).
+    var prefix = ""
+}
+
+private let pmPrev = #""prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"interface":0,"address":"10.130.0.2/24"}]}"#
+private func pmCfg(_ member: String) -> String { #"{"cniVersion":"1.0.0","name":"net","type":"portmap",\#(pmPrev),\#(member)}"# }
+private func dnsCfg(_ member: String) -> String { #"{"cniVersion":"1.0.0","name":"net","type":"dns-alias",\#(pmPrev),\#(member)}"# }
+private func ovCfg(_ member: String, etcd: String = #""etcd":{"endpoints":["http://127.0.0.1:1"]}"#) -> String {
+    #"{"cniVersion":"1.0.0","name":"net","type":"overlay","vni":77,\#(etcd),"ipam":{"type":"host-local","dataDir":"{{data}}","subnet":"10.130.0.0/24"},\#(member)}"#
+}
+private let r0 = #"{"subnet":"10.130.0.0/24""#
+
+let textFaultKeys: [TextFaultKey] = [
+    TextFaultKey(plugin: "bridge", path: "name", config: #"{"cniVersion":"1.0.0","name":"@V@","type":"bridge"}"#),
+    TextFaultKey(plugin: "bridge", path: "cniVersion", config: #"{"cniVersion":"@V@","name":"net","type":"bridge"}"#),
+    TextFaultKey(plugin: "bridge", path: "type", config: #"{"cniVersion":"1.0.0","name":"net","type":"@V@"}"#),
+    TextFaultKey(plugin: "bridge", path: "bridge", config: brCfg(#","bridge":"@V@""#)),
+    TextFaultKey(plugin: "bridge", path: "mac", config: brCfg(#","mac":"@V@""#)),
+    TextFaultKey(plugin: "bridge", path: "hostFirewall", config: brCfg(#","hostFirewall":"@V@""#)),
+    TextFaultKey(plugin: "bridge", path: "ipMasqBackend", config: brCfg(#","ipMasqBackend":"@V@""#)),
+    TextFaultKey(plugin: "bridge", path: "dns.nameservers[0]", config: brCfg(#","dns":{"nameservers":["@V@"]}"#)),
+    TextFaultKey(plugin: "bridge", path: "dns.domain", config: brCfg(#","dns":{"domain":"@V@"}"#)),
+    TextFaultKey(plugin: "bridge", path: "args.cni.mac", config: brCfg(#","args":{"cni":{"mac":"@V@"}}"#)),
+    TextFaultKey(plugin: "bridge", path: "runtimeConfig.mac", config: brCfg(#","runtimeConfig":{"mac":"@V@"}"#)),
+    TextFaultKey(plugin: "bridge", path: "ipam.type", config: brCfg(ipam: #"{"type":"@V@"}"#)),
+    TextFaultKey(plugin: "bridge", path: "ipam.dataDir", config: brCfg(ipam: #"{"type":"host-local","dataDir":"{{data}}/@V@","subnet":"10.130.0.0/24"}"#), prefix: "{{data}}/"),
+    TextFaultKey(plugin: "bridge", path: "ipam.resolvConf", config: brCfg(ipam: ipamCfg(#"[[{"subnet":"10.130.0.0/24"}]]"#, extra: #","resolvConf":"@V@""#))),
+    TextFaultKey(plugin: "bridge", path: "ipam.subnet", config: brCfg(ipam: #"{"type":"host-local","dataDir":"{{data}}","subnet":"@V@"}"#)),
+    TextFaultKey(plugin: "bridge", path: "ipam.ranges[0][0].subnet", config: brCfg(ipam: ipamCfg(#"[[{"subnet":"@V@"}]]"#))),
+    TextFaultKey(plugin: "bridge", path: "ipam.ranges[0][0].rangeStart", config: brCfg(ipam: ipamCfg(#"[[\#(r0),"rangeStart":"@V@"}]]"#))),
+    TextFaultKey(plugin: "bridge", path: "ipam.ranges[0][0].rangeEnd", config: brCfg(ipam: ipamCfg(#"[[\#(r0),"rangeEnd":"@V@"}]]"#))),
+    TextFaultKey(plugin: "bridge", path: "ipam.ranges[0][0].gateway", config: brCfg(ipam: ipamCfg(#"[[\#(r0),"gateway":"@V@"}]]"#))),
+    TextFaultKey(plugin: "bridge", path: "ipam.ranges[0][0].ipRange", config: brCfg(ipam: ipamCfg(#"[[\#(r0),"ipRange":"@V@"}]]"#))),
+    TextFaultKey(plugin: "bridge", path: "ipam.routes[0].dst", config: brCfg(ipam: ipamCfg(#"[[\#(r0)}]]"#, extra: #","routes":[{"dst":"@V@"}]"#))),
+    TextFaultKey(plugin: "bridge", path: "ipam.routes[0].gw", config: brCfg(ipam: ipamCfg(#"[[\#(r0)}]]"#, extra: #","routes":[{"dst":"0.0.0.0/0","gw":"@V@"}]"#))),
+    TextFaultKey(plugin: "bridge", path: "ipam.auxAddresses.router", config: brCfg(ipam: ipamCfg(#"[[\#(r0)}]]"#, extra: #","auxAddresses":{"router":"@V@"}"#))),
+    TextFaultKey(plugin: "bridge", path: "args.cni.ips[0]", config: brCfg(#","args":{"cni":{"ips":["@V@"]}}"#)),
+    TextFaultKey(plugin: "bridge", path: "runtimeConfig.ips[0]", config: brCfg(#","runtimeConfig":{"ips":["@V@"]}"#)),
+    TextFaultKey(plugin: "bridge", path: "runtimeConfig.ipRanges[0][0].subnet", config: brCfg(#","runtimeConfig":{"ipRanges":[[{"subnet":"@V@"}]]}"#)),
+    TextFaultKey(plugin: "host-local", path: "ipam.dataDir", config: #"{"cniVersion":"1.0.0","name":"net","type":"host-local","ipam":{"type":"host-local","dataDir":"{{data}}/@V@","subnet":"10.130.0.0/24"}}"#, prefix: "{{data}}/"),
+    TextFaultKey(plugin: "host-local", path: "ipam.type", config: #"{"cniVersion":"1.0.0","name":"net","type":"host-local","ipam":{"type":"@V@","dataDir":"{{data}}","subnet":"10.130.0.0/24"}}"#),
+    TextFaultKey(plugin: "portmap", path: "hostBindingIPv4", config: pmCfg(#""hostBindingIPv4":"@V@""#)),
+    TextFaultKey(plugin: "portmap", path: "backend", config: pmCfg(#""backend":"@V@""#)),
+    TextFaultKey(plugin: "portmap", path: "conditionsV4[0]", config: pmCfg(#""conditionsV4":["@V@"]"#)),
+    TextFaultKey(plugin: "portmap", path: "runtimeConfig.portMappings[0].hostIP", config: pmCfg(#""runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"hostIP":"@V@"}]}"#)),
+    TextFaultKey(plugin: "portmap", path: "runtimeConfig.portMappings[0].protocol", config: pmCfg(#""runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"@V@"}]}"#)),
+    TextFaultKey(plugin: "portmap", path: "prevResult.ips[0].address", config: #"{"cniVersion":"1.0.0","name":"net","type":"portmap","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80}]},"prevResult":{"cniVersion":"1.0.0","ips":[{"address":"@V@"}]}}"#),
+    TextFaultKey(plugin: "dns-alias", path: "domainName", config: dnsCfg(#""domainName":"@V@""#)),
+    TextFaultKey(plugin: "dns-alias", path: "upstream[0]", config: dnsCfg(#""upstream":["@V@"]"#)),
+    TextFaultKey(plugin: "dns-alias", path: "runtimeConfig.name", config: dnsCfg(#""runtimeConfig":{"name":"@V@"}"#)),
+    TextFaultKey(plugin: "dns-alias", path: "runtimeConfig.aliases[0]", config: dnsCfg(#""runtimeConfig":{"aliases":["@V@"]}"#)),
+    TextFaultKey(plugin: "dns-alias", path: "runtimeConfig.links[0]", config: dnsCfg(#""runtimeConfig":{"links":["@V@"]}"#)),
+    TextFaultKey(plugin: "overlay", path: "underlay", config: ovCfg(#""underlay":"@V@""#)),
+    TextFaultKey(plugin: "overlay", path: "etcd.endpoints[0]", config: ovCfg("\"mtu\":1400", etcd: #""etcd":{"endpoints":["@V@"]}"#)),
+    TextFaultKey(plugin: "overlay", path: "etcd.prefix", config: ovCfg("\"mtu\":1400", etcd: #""etcd":{"endpoints":["http://127.0.0.1:1"],"prefix":"@V@"}"#)),
+    TextFaultKey(plugin: "loopback", path: "name", config: #"{"cniVersion":"1.0.0","name":"@V@","type":"loopback"}"#),
 ]
+
+/// Each key twice: with a NUL and with a raw 0xFF byte.
+let textFaults: [BadInput] = textFaultKeys.flatMap { k -> [BadInput] in
+    [("\\u0000", "\\u0000", "a NUL character"), ("{{xff}}", "\u{FFFD}", "invalid UTF-8")].map { (inject, shown, fault) in
+        BadInput(name: "\(k.plugin): \(k.path) with \(fault)", plugin: k.plugin, config: k.config.replacingOccurrences(of: "@V@", with: "x\(inject)y"),
+                 code: k.code, msg: "\"\(k.path)\" \"\(k.prefix)x\(shown)y\": the string contains \(fault)")
+    }
+}
 
 @Suite(.enabled(if: isRoot, "needs root (network namespaces)"))
 struct BadInputs {
     @Test func enoughCases() {
-        #expect(badInputs.count >= 40)
+        #expect(badInputs.count >= 150)
         #expect(Set(badInputs.map(\.name)).count == badInputs.count)
     }
 
@@ -131,6 +208,7 @@ struct BadInputs {
                 #expect(r.status == 0, "pre-ADD: \(r.stdout)")
                 allocatedBefore = lab.allocations("net")
             }
+            let filesBefore = lab.files()
             let hostBefore = lab.links(lab.host)
             let ctrBefore = lab.links(ctr)
             let netns = c.netns ?? lab.path(ctr)
@@ -139,11 +217,12 @@ struct BadInputs {
             #expect(out.status == 1, "\(c.name): exit \(out.status), printed \(out.stdout)")
             let e = try #require(out.error, "\(c.name): not a CNI error: \(out.stdout)")
             #expect(e.code == c.code, "\(c.name): \(e)")
-            #expect(e.msg.contains(c.msg), "\(c.name): \(e.msg)")
+            #expect(e.msg.contains(fill(c.msg)), "\(c.name): \(e.msg)")
             // Nothing created: no link on either side, no allocation, no index entry.
             #expect(lab.links(lab.host) == hostBefore)
             #expect(lab.links(ctr) == ctrBefore)
             #expect(lab.allocations("net") == allocatedBefore)
+            #expect(lab.files() == filesBefore, "\(c.name): files appeared")
         }
     }
 }

@@ -25,10 +25,10 @@ private let counterLock = NSLock()
 
 /// Runs a process (with a clean signal state), returns (status, stdout, stderr).
 @discardableResult
-func run(_ argv: [String], env: [String: String]? = nil, stdin: String = "") -> (status: Int32, out: String, err: String) {
+func run(_ argv: [String], env: [String: String]? = nil, stdin: String = "", stdinBytes: [UInt8]? = nil) -> (status: Int32, out: String, err: String) {
     let environment = (env ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
     do {
-        let o = try Exec.run(argv[0], arguments: Array(argv.dropFirst()), environment: environment, stdin: Array(stdin.utf8),
+        let o = try Exec.run(argv[0], arguments: Array(argv.dropFirst()), environment: environment, stdin: stdinBytes ?? Array(stdin.utf8),
                              captureStderr: true)
         return (o.status, String(decoding: o.stdout, as: UTF8.self), String(decoding: o.stderr, as: UTF8.self))
     } catch {
@@ -98,6 +98,7 @@ final class Lab: @unchecked Sendable {
 
     /// Runs a plugin inside the lab's host namespace (entering only its network namespace),
     /// as a runtime would.
+    /// `{{xff}}` / `{{x80}}` in `config` become those raw bytes (invalid UTF-8).
     func plugin(_ name: String, _ command: String, config: String, containerID: String = "", netns: String = "",
                 ifname: String = "eth0", args: String = "", env extra: [String: String] = [:], path: String? = nil) -> PluginOutput {
         var env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command, "CNI_PATH": path ?? buildDir,
@@ -108,8 +109,22 @@ final class Lab: @unchecked Sendable {
         if !args.isEmpty { env["CNI_ARGS"] = args }
         for (k, v) in extra { env[k] = v }
         let exe = name.hasPrefix("/") ? name : buildDir + "/" + name
-        let r = run([nsenterCommand, "--net=" + self.path(host), exe], env: env, stdin: config)
+        let r = run([nsenterCommand, "--net=" + self.path(host), exe], env: env, stdinBytes: rawBytes(config))
         return PluginOutput(status: r.status, stdout: r.out, stderr: r.err)
+    }
+
+    /// Every state file under the lab's root: regular files but locks and host-local's
+    /// `last_reserved_ip.N` hints (what a refused operation may not leave).
+    func files() -> [String] {
+        let e = FileManager.default.enumerator(atPath: root)
+        var out: [String] = []
+        while let p = e?.nextObject() as? String {
+            let name = (p as NSString).lastPathComponent
+            guard e?.fileAttributes?[.type] as? FileAttributeType == .typeRegular else { continue }
+            if name == "lock" || name.hasSuffix(".lock") || name.hasPrefix("last_reserved_ip.") { continue }
+            out.append(p)
+        }
+        return out.sorted()
     }
 
     /// Runs cnictl inside the host namespace with the lab's directories.
@@ -297,6 +312,20 @@ func bridgeConfig(_ lab: Lab, name: String = "net", version: String = "1.1.0", b
     let ranges = subnets.map { "[{\"subnet\":\"\($0)\"}]" }.joined(separator: ",")
     let ipamJSON = ipam ?? #"{"type":"host-local","dataDir":"\#(lab.dataDir)","ranges":[\#(ranges)]}"#
     return #"{"cniVersion":"\#(version)","name":"\#(name)","type":"bridge","bridge":"\#(bridge ?? lab.bridgeName())","isGateway":true\#(extra),"ipam":\#(ipamJSON)}"#
+}
+
+/// The text's bytes, with `{{xff}}` and `{{x80}}` as those single (invalid UTF-8) bytes.
+func rawBytes(_ s: String) -> [UInt8] {
+    var out: [UInt8] = []
+    var rest = Substring(s)
+    while let r = rest.range(of: "{{x") {
+        let hex = rest[r.upperBound...].prefix(2)
+        guard hex.count == 2, let b = UInt8(hex, radix: 16), rest[r.upperBound...].dropFirst(2).hasPrefix("}}") else { break }
+        out += Array(rest[..<r.lowerBound].utf8)
+        out.append(b)
+        rest = rest[r.upperBound...].dropFirst(4)
+    }
+    return out + Array(rest.utf8)
 }
 
 /// The config with `prevResult` set (for CHECK and DEL).
