@@ -20,6 +20,9 @@ WORK=$(mktemp -d /tmp/swiftcni-podman-XXXXXX)
 NET=$ID-net
 BR=${ID}br
 
+# Podman's CNI backend keeps libcni's cache in /var/lib/cni (no option moves it): what this
+# test made there goes with it.
+[[ -e /var/lib/cni ]] && VARLIBCNI_EXISTED=1 || VARLIBCNI_EXISTED=0
 cleanup() {
   set +e
   if [[ -n ${PODMAN:-} ]]; then
@@ -33,6 +36,9 @@ cleanup() {
   # podman's container netns are under /run/netns (cni-…) and go with the containers.
   umount -R "$WORK" 2>/dev/null
   rm -rf "$WORK"
+  if ((VARLIBCNI_EXISTED == 0)); then
+    rmdir /var/lib/cni/results /var/lib/cni/networks /var/lib/cni 2>/dev/null
+  fi
 }
 trap cleanup EXIT
 

@@ -126,6 +126,7 @@ public struct Bridge: CNIPlugin {
                 CNIInterface(name: req.ifname, mac: contMAC.description, sandbox: req.netns),
             ] + result.interfaces
             if let dns = cfg.dns { result.dns = dns }
+            if let r = cfg.runtimeDNS { result.dns.merge(r) }
             return result
         } catch {
             undo.run()

@@ -30,6 +30,8 @@ public struct BridgeConfig {
     var ipamType = ""
     /// Top-level `dns` (overrides what IPAM returns).
     var dns: CNIDNS?
+    /// `runtimeConfig.dns` (capability `dns`), merged into the result's DNS.
+    var runtimeDNS: CNIDNS?
     /// What to do about another table whose forward policy is drop.
     var hostFirewall = HostFirewallMode.check
 
@@ -97,6 +99,12 @@ public struct BridgeConfig {
         if let d = try c.object("dns") {
             let parsed = try CNIDNS(reading: d)
             if !parsed.isEmpty { dns = parsed }
+        }
+        // Capability "dns" (CNI conventions; go-cni sends {"Servers","Searches","Options"}):
+        // what the runtime wants the container to use, reported in the result after the rest.
+        if let rc = try c.object("runtimeConfig"), let d = try rc.object("dns") {
+            runtimeDNS = CNIDNS(nameservers: try d.stringArray("servers") ?? [], search: try d.stringArray("searches") ?? [],
+                                options: try d.stringArray("options") ?? [])
         }
 
         // Container MAC, lowest to highest precedence: config, CNI_ARGS, args, runtimeConfig.

@@ -88,6 +88,14 @@ public struct CNIDNS: Equatable, Sendable {
 
     public var isEmpty: Bool { nameservers.isEmpty && domain == nil && search.isEmpty && options.isEmpty }
 
+    /// Adds what `other` has that this lacks, after what this has.
+    public mutating func merge(_ other: CNIDNS) {
+        for n in other.nameservers where !nameservers.contains(n) { nameservers.append(n) }
+        if domain == nil { domain = other.domain }
+        for s in other.search where !search.contains(s) { search.append(s) }
+        for o in other.options where !options.contains(o) { options.append(o) }
+    }
+
     public init(reading r: JSONReader) throws(CNIError) {
         nameservers = try r.stringArray("nameservers") ?? []
         domain = try r.string("domain")

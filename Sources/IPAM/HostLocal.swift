@@ -42,7 +42,7 @@ public struct HostLocalConfig: Sendable {
         var sets: [RangeSet] = []
         // Capability "ipRanges" (runtimeConfig), then the legacy single range, then "ranges".
         if let rc = try req.config.object("runtimeConfig"), let rr = try rc.array("ipRanges") {
-            sets += try HostLocalConfig.parseRangeSets(rr, key: rc.keyPath("ipRanges"))
+            sets += try HostLocalConfig.parseRangeSets(HostLocalConfig.groupFlatRanges(rr), key: rc.keyPath("ipRanges"))
         }
         if ipam.has("subnet") {
             sets.append(RangeSet([try HostLocalConfig.parseRange(ipam)]))
@@ -103,6 +103,20 @@ public struct HostLocalConfig: Sendable {
     /// An address, or an address with a prefix (the prefix is ignored, as the reference does).
     static func parseRequested(_ s: String) -> IPAddress? {
         IPAddress(s) ?? IPNetwork(s)?.address
+    }
+
+    /// The capability is a list of range sets (`[[{…}]]`). go-cni's `WithCapabilityIPRanges`
+    /// sends a flat list of ranges (`[{"Subnet":…}]`), which the reference host-local refuses
+    /// ("cannot unmarshal object into … RangeSet"); it is taken as one range set per address
+    /// family (one address per family, from the first of its ranges with room).
+    static func groupFlatRanges(_ arr: [JSON]) -> [JSON] {
+        guard !arr.isEmpty, arr.allSatisfy({ $0.objectValue != nil }) else { return arr }
+        var v4: [JSON] = [], v6: [JSON] = []
+        for r in arr {
+            let subnet = (try? JSONReader(r, path: "").string("subnet")) ?? nil
+            if subnet?.contains(":") == true { v6.append(r) } else { v4.append(r) }
+        }
+        return [v4, v6].filter { !$0.isEmpty }.map { .array($0) }
     }
 
     static func parseRangeSets(_ arr: [JSON], key: String) throws(CNIError) -> [RangeSet] {

@@ -164,7 +164,7 @@ struct Cnictl {
     @Test func errorsAreOneLine() throws {
         try withLab { lab in
             let c1 = try lab.container("c1")
-            try lab.writeConflist("bad", #"{"cniVersion":"1.0.0","name":"bad","plugins":[{"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"10.0.0.0/33"}]]}}]}"#)
+            try lab.writeConflist("bad", #"{"cniVersion":"1.0.0","name":"bad","plugins":[{"type":"bridge","ipam":{"type":"host-local","dataDir":"\#(lab.dataDir)","ranges":[[{"subnet":"10.0.0.0/33"}]]}}]}"#)
             let r = lab.cnictl(["add", "bad", c1])
             #expect(r.status == 1)
             #expect(r.err == "cnictl: plugin type=\"bridge\" failed (add): \"ipam.ranges[0][0].subnet\" \"10.0.0.0/33\": not a CIDR (address/prefix) [code 7]\n")

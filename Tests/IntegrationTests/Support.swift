@@ -279,6 +279,18 @@ final class Lab: @unchecked Sendable {
         return pid
     }
 
+    /// Waits (at most `seconds`) for the lab's DNS server to exit, as it does once it serves
+    /// no record; true when it has.
+    @discardableResult
+    func dnsServerExited(within seconds: Double = 6) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while dnsServerPID != nil {
+            if Date() > deadline { return false }
+            usleep(50_000)
+        }
+        return true
+    }
+
     func cleanup() {
         if let pid = dnsServerPID { kill(pid, SIGKILL) }
         // Containers made by `cnictl run` are named after the lab too.

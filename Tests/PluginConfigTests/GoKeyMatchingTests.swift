@@ -114,6 +114,11 @@ let keyCases: [KeyCase] = [
     KeyCase(decoder: "bridge", key: "args", template: br(#""@K@":{"cni":{"mac":"02:00:00:00:00:0a"}}"#)),
     KeyCase(decoder: "bridge", key: "cni", template: br(#""args":{"@K@":{"mac":"02:00:00:00:00:0a"}}"#), extra: ["CNI"]),
     KeyCase(decoder: "bridge", key: "mac", template: br(#""args":{"cni":{"@K@":"02:00:00:00:00:0a"}}"#), extra: ["MAC"]),
+    // go-cni's DNS struct: {"Servers","Searches","Options"}.
+    KeyCase(decoder: "bridge", key: "dns", template: br(#""runtimeConfig":{"@K@":{"servers":["10.0.0.53"]}}"#), extra: ["DNS"]),
+    KeyCase(decoder: "bridge", key: "servers", template: br(#""runtimeConfig":{"dns":{"@K@":["10.0.0.53"]}}"#), extra: ["Servers"]),
+    KeyCase(decoder: "bridge", key: "searches", template: br(#""runtimeConfig":{"dns":{"@K@":["corp"]}}"#), extra: ["Searches"]),
+    KeyCase(decoder: "bridge", key: "options", template: br(#""runtimeConfig":{"dns":{"@K@":["ndots:5"]}}"#), extra: ["Options"]),
     KeyCase(decoder: "bridge", key: "runtimeConfig", template: br(#""@K@":{"mac":"02:00:00:00:00:0b"}"#), extra: ["RuntimeConfig"]),
     KeyCase(decoder: "bridge", key: "mac", template: br(#""runtimeConfig":{"@K@":"02:00:00:00:00:0b"}"#), extra: ["Mac"]),
     // host-local.
@@ -148,6 +153,8 @@ let keyCases: [KeyCase] = [
     KeyCase(decoder: "host-local", key: "rangeStart", template: #"{"cniVersion":"1.0.0","name":"net","type":"bridge","runtimeConfig":{"ipRanges":[[{"subnet":"10.2.0.0/24","@K@":"10.2.0.10"}]]},"ipam":{"type":"host-local"}}"#, extra: ["RangeStart"]),
     KeyCase(decoder: "host-local", key: "rangeEnd", template: #"{"cniVersion":"1.0.0","name":"net","type":"bridge","runtimeConfig":{"ipRanges":[[{"subnet":"10.2.0.0/24","@K@":"10.2.0.20"}]]},"ipam":{"type":"host-local"}}"#, extra: ["RangeEnd"]),
     KeyCase(decoder: "host-local", key: "gateway", template: #"{"cniVersion":"1.0.0","name":"net","type":"bridge","runtimeConfig":{"ipRanges":[[{"subnet":"10.2.0.0/24","@K@":"10.2.0.254"}]]},"ipam":{"type":"host-local"}}"#, extra: ["Gateway"]),
+    // go-cni's WithCapabilityIPRanges: a flat list of IPRanges structs.
+    KeyCase(decoder: "host-local", key: "subnet", template: #"{"cniVersion":"1.0.0","name":"net","type":"bridge","runtimeConfig":{"ipRanges":[{"@K@":"10.2.0.0/24","RangeStart":"10.2.0.10"},{"@K@":"fd00:2::/64"}]},"ipam":{"type":"host-local"}}"#, extra: ["Subnet"]),
     // portmap, and go-cni's PortMapping struct: {"HostPort","ContainerPort","Protocol","HostIP"}.
     KeyCase(decoder: "portmap", key: "snat", template: pm(#""@K@":false"#), extra: ["SNAT"]),
     KeyCase(decoder: "portmap", key: "masqAll", template: pm(#""@K@":true"#), extra: ["MasqAll"]),
@@ -227,6 +234,15 @@ let keyCases: [KeyCase] = [
         #expect(both == decoded("bridge", br(#""ipMasq":true"#)))
         let pmBoth = decoded("portmap", pm(#""runtimeConfig":{"portMappings":[{"hostPort":80,"HostPort":81,"containerPort":8080}]}"#))
         #expect(pmBoth == decoded("portmap", pm(#""runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":8080}]}"#)))
+    }
+
+    /// go-cni's flat ipRanges: one range set per family.
+    @Test func flatIPRangesAreOneSetPerFamily() throws {
+        let env = try CNIEnvironment(command: .add, containerID: "ctr", netns: "/x", ifname: "eth0")
+        let flat = #"{"cniVersion":"1.0.0","name":"n","type":"bridge","runtimeConfig":{"ipRanges":[{"Subnet":"10.2.0.0/24"},{"Subnet":"fd00:2::/64"},{"Subnet":"10.3.0.0/24","Gateway":"10.3.0.9"}]},"ipam":{"type":"host-local"}}"#
+        let c = try HostLocalConfig(try CNIRequest(env: env, configBytes: Array(flat.utf8)))
+        #expect(c.rangeSets.map { $0.ranges.map(\.subnet.description) } == [["10.2.0.0/24", "10.3.0.0/24"], ["fd00:2::/64"]])
+        #expect(c.rangeSets[0].ranges[1].gateway?.description == "10.3.0.9")
     }
 
     /// Maps stay maps: auxAddresses names and Podman's aliases map (network → names) keep
