@@ -168,17 +168,7 @@ struct DropIn {
             var landed = Set<String>()
             for round in 0..<16 {
                 for (plugin, cfg) in [("host-local", ipam), ("portmap", pm)] {
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: nsenterCommand)
-                    p.arguments = ["--net=" + lab.path(lab.host), buildDir + "/" + plugin]
-                    p.environment = ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "k\(round)", "CNI_NETNS": lab.path(c), "CNI_IFNAME": "eth0",
-                                     "CNI_PATH": buildDir, "SWIFTCNI_RUN_DIR": lab.runDir, "SWIFTCNI_STATE_DIR": lab.root + "/state", "PATH": "/usr/bin:/bin"]
-                    let input = Pipe()
-                    p.standardInput = input
-                    p.standardOutput = FileHandle.nullDevice
-                    try p.run()
-                    input.fileHandleForWriting.write(Data(cfg.utf8))
-                    try input.fileHandleForWriting.close()
+                    let p = try lab.startPlugin(plugin, "ADD", config: cfg, containerID: "k\(round)", netns: c)
                     usleep(useconds_t(round * 700))
                     kill(p.processIdentifier, SIGKILL)
                     p.waitUntilExit()

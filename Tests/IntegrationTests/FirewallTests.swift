@@ -285,17 +285,7 @@ struct KilledMidAdd {
             var killed = 0
             for i in 0..<20 {
                 let c = try lab.container("k\(i)")
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: nsenterCommand)
-                p.arguments = ["--net=" + lab.path(lab.host), buildDir + "/bridge"]
-                p.environment = ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "k\(i)", "CNI_NETNS": lab.path(c), "CNI_IFNAME": "eth0",
-                                 "CNI_PATH": buildDir, "SWIFTCNI_RUN_DIR": lab.runDir, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-                let input = Pipe()
-                p.standardInput = input
-                p.standardOutput = FileHandle.nullDevice
-                try p.run()
-                input.fileHandleForWriting.write(Data(cfg.utf8))
-                try input.fileHandleForWriting.close()
+                let p = try lab.startPlugin("bridge", "ADD", config: cfg, containerID: "k\(i)", netns: c)
                 usleep(UInt32(Double.random(in: 0...full) * 1_000_000))
                 kill(p.processIdentifier, SIGKILL)
                 p.waitUntilExit()

@@ -113,6 +113,24 @@ final class Lab: @unchecked Sendable {
         return PluginOutput(status: r.status, stdout: r.out, stderr: r.err)
     }
 
+    /// Starts a plugin in the lab's host namespace as `plugin` runs it, without waiting (for
+    /// tests that kill it half-way); its stdin is written and closed.
+    func startPlugin(_ name: String, _ command: String, config: String, containerID: String, netns: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: nsenterCommand)
+        p.arguments = ["--net=" + path(host), buildDir + "/" + name]
+        p.environment = ["CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": path(netns), "CNI_IFNAME": "eth0",
+                         "CNI_PATH": buildDir, "SWIFTCNI_RUN_DIR": runDir, "SWIFTCNI_STATE_DIR": root + "/state",
+                         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        let input = Pipe()
+        p.standardInput = input
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        input.fileHandleForWriting.write(Data(config.utf8))
+        try input.fileHandleForWriting.close()
+        return p
+    }
+
     /// Every state file under the lab's root: regular files but locks and host-local's
     /// `last_reserved_ip.N` hints (what a refused operation may not leave).
     func files() -> [String] {
