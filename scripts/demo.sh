@@ -43,10 +43,10 @@ export PATH=$BIN:$PATH
 export NETCONFPATH=$WORK/net.d CNI_PATH=$BIN CNI_CACHE_DIR=$WORK/cache
 export SWIFTCNI_RUN_DIR=$WORK/run SWIFTCNI_STATE_DIR=$WORK/state
 
-kill_daemons() {  # kill_daemons RUN_DIR
-  for d in dns overlay; do
-    local p
-    p=$(cat "$1/$d/server.pid" 2>/dev/null) && grep -qs swiftcni "/proc/$p/cmdline" && kill -9 "$p"
+kill_daemons() {  # kill_daemons RUN_DIR   (DNS servers keep their state per network namespace)
+  local f p
+  for f in "$1"/dns/netns-*/server.pid "$1"/overlay/server.pid; do
+    p=$(cat "$f" 2>/dev/null) && grep -qs swiftcni "/proc/$p/cmdline" && kill -9 "$p"
   done
   return 0
 }

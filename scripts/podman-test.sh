@@ -30,7 +30,7 @@ cleanup() {
     $PODMAN system reset -f >/dev/null 2>&1
   fi
   # Our DNS server exits once it serves nothing; after a failure it may still run.
-  p=$(cat "$WORK/run/dns/server.pid" 2>/dev/null) && grep -qs swiftcni-dns "/proc/$p/cmdline" && kill -9 "$p"
+  p=$(cat "$WORK"/run/dns/netns-*/server.pid 2>/dev/null) && grep -qs swiftcni-dns "/proc/$p/cmdline" && kill -9 "$p"
   ip netns del "$HOST" 2>/dev/null
   ip netns del "$OUT" 2>/dev/null
   # podman's container netns are under /run/netns (cni-…) and go with the containers.

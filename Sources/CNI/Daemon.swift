@@ -7,6 +7,34 @@
 import Glibc
 #endif
 
+/// A mutual-exclusion lock for threads (the daemons' state).
+public final class Mutex: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    public init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    public func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return try body()
+    }
+}
+
+/// Plain threads for the daemons (no Swift concurrency: a daemon's threads never change
+/// network namespace, and blocking calls are fine on them).
+public enum Threads {
+    /// Runs `body` on a new detached thread.
+    public static func detach(_ body: @escaping () -> Void) {
+        final class Box { let f: () -> Void; init(_ f: @escaping () -> Void) { self.f = f } }
+        let ctx = Unmanaged.passRetained(Box(body)).toOpaque()
+        var t = pthread_t()
+        pthread_create(&t, nil, { arg in
+            Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().f()
+            return nil
+        }, ctx)
+        pthread_detach(t)
+    }
+}
+
 public struct DaemonUnavailable: Error, CustomStringConvertible {
     public var reason: String
     public init(_ r: String) { reason = r }
@@ -72,9 +100,9 @@ public struct Daemon: Sendable {
         return String(decoding: reply[..<nl], as: UTF8.self)
     }
 
-    /// True when the daemon answers "status".
+    /// True when the daemon answers "status" (within 5 s: a busy host is slow, not down).
     public func isRunning() -> Bool {
-        (try? request("status", timeoutMs: 2000))?.hasPrefix("ok") ?? false
+        (try? request("status", timeoutMs: 5000))?.hasPrefix("ok") ?? false
     }
 
     /// The daemon's pid if its pid file names a live process.
@@ -83,11 +111,34 @@ public struct Daemon: Sendable {
         return p
     }
 
-    /// Makes sure the daemon runs: if none answers, starts `executable` (detached, its
-    /// stderr to the log) and waits until it answers.
+    /// The `netns=<cookie>` a daemon's status reply names: the network namespace it serves.
+    public static func servedNamespace(_ status: String) -> UInt64? {
+        for f in status.split(separator: " ") where f.hasPrefix("netns=") { return UInt64(f.dropFirst(6)) }
+        return nil
+    }
+
+    /// Throws (with `errorCode`) unless the running daemon serves the caller's network
+    /// namespace: a daemon of another namespace (a nested runtime, another simulated host, a
+    /// namespace deleted but still held) would take the work and serve none of it here.
+    func checkNamespace(errorCode: CNIErrorCode) throws {
+        guard let status = try? request("status", timeoutMs: 5000), status.hasPrefix("ok") else {
+            throw CNIError(errorCode, "\(name) stopped answering on \(controlSocket)")
+        }
+        let mine = Posix.netnsCookie()
+        guard let theirs = Daemon.servedNamespace(status) else {
+            throw CNIError(errorCode, "\(name) on \(controlSocket) does not say which network namespace it serves")
+        }
+        if theirs != mine {
+            throw CNIError(errorCode, "\(name)\(pid().map { " (pid \($0))" } ?? "") on \(controlSocket) serves another network namespace (netns cookie \(theirs); this one is \(mine)): give each network namespace its own SWIFTCNI_RUN_DIR and SWIFTCNI_STATE_DIR")
+        }
+    }
+
+    /// Makes sure the daemon runs and serves the caller's network namespace: if none
+    /// answers, starts `executable` (detached, its stderr to the log) and waits until it
+    /// answers.
     public func ensureRunning(executable: String, arguments: [String], environment: [String], errorCode: CNIErrorCode,
                               waitMs: Int = 5000) throws {
-        if isRunning() { return }
+        if isRunning() { return try checkNamespace(errorCode: errorCode) }
         guard Posix.isExecutableFile(executable) else {
             throw CNIError(errorCode, "\(name) \(executable) not found (it is installed next to the plugins)")
         }
@@ -95,11 +146,13 @@ public struct Daemon: Sendable {
         // Serialize starters: only one of several concurrent plugins spawns.
         let lock = try FileLock(path: Posix.join(root, "start.lock"))
         defer { lock.unlock() }
-        if isRunning() { return }
+        if isRunning() { return try checkNamespace(errorCode: errorCode) }
+        // Spawned from this (the main) thread, never one that entered another namespace: the
+        // daemon serves the caller's.
         _ = try Exec.spawnDaemon(executable, arguments: arguments, environment: environment, logFile: logFile)
         let deadline = Posix.monotonicNanos() + UInt64(waitMs) * 1_000_000
         while Posix.monotonicNanos() < deadline {
-            if isRunning() { return }
+            if isRunning() { return try checkNamespace(errorCode: errorCode) }
             usleep(5000)
         }
         let log = (try? Posix.readText(logFile)) ?? nil
@@ -126,10 +179,11 @@ public struct Daemon: Sendable {
         return false
     }
 
-    /// Serves the control socket on the calling thread: each request line goes to `handle`,
-    /// its reply goes back. `idle` is asked about once a second; when it has said true for
-    /// `idleExit` seconds in a row (and no request came meanwhile), the daemon exits.
-    public func serve(idleExit: Int, idle: () -> Bool, beforeExit: () -> Void = {}, handle: (String) -> String) throws -> Never {
+    /// Binds and listens on the control socket, before the daemon reads its state: a writer
+    /// that changes the state and then asks finds either no socket (so its change is in what
+    /// the daemon reads) or a socket whose backlog keeps its request until the daemon serves
+    /// it, after reading. No change is lost in between.
+    public func bindControl() throws -> Int32 {
         let path = controlSocket
         _ = try? Posix.remove(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -140,15 +194,30 @@ public struct Daemon: Sendable {
         }
         guard rc == 0 else { throw SystemError("bind", path) }
         chmod(path, 0o600)
-        guard listen(fd, 64) == 0 else { throw SystemError("listen", path) }
+        guard listen(fd, 256) == 0 else { throw SystemError("listen", path) }
+        return fd
+    }
+
+    /// Serves the control socket (from `bindControl`): each request line goes to `handle`,
+    /// its reply goes back. Requests are handled one after the other on the calling thread,
+    /// or each on a thread of its own when `concurrent` (a request that waits must not hold
+    /// up the others). `idle` is asked about once a second; when it has said true for
+    /// `idleExit` seconds in a row (no request came or is running meanwhile), the daemon exits
+    /// — never in its first 5 s: the plugin that started it is still on its way.
+    public func serve(listener fd: Int32, idleExit: Int, concurrent: Bool = false, idle: () -> Bool,
+                      beforeExit: () -> Void = {}, handle: @escaping (String) -> String) throws -> Never {
+        let path = controlSocket
+        let started = Posix.monotonicNanos()
         var idleSince: UInt64? = nil
+        let running = Mutex()
+        nonisolated(unsafe) var inFlight = 0
         while true {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let n = poll(&pfd, 1, 1000)
             if n <= 0 {
-                if idle() {
+                if idle() && running.locked({ inFlight == 0 }) {
                     let now = Posix.monotonicNanos()
-                    if let s = idleSince, now - s > UInt64(idleExit) * 1_000_000_000 {
+                    if let s = idleSince, now - s > UInt64(idleExit) * 1_000_000_000, now - started > 5_000_000_000 {
                         Posix.writeStderr("\(name): nothing left to serve; exiting\n")
                         beforeExit()
                         _ = try? Posix.remove(path)
@@ -163,20 +232,33 @@ public struct Daemon: Sendable {
             }
             let c = accept(fd, nil, nil)
             if c < 0 { continue }
-            var tv = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            var line: [UInt8] = []
-            var buf = [UInt8](repeating: 0, count: 1024)
-            while !line.contains(10), line.count < 4096 {
-                let r = buf.withUnsafeMutableBytes { read(c, $0.baseAddress, $0.count) }
-                if r > 0 { line += buf[0..<r] } else if r < 0 && errno == EINTR { continue } else { break }
+            idleSince = nil
+            if concurrent {
+                running.locked { inFlight += 1 }
+                Threads.detach {
+                    Daemon.answer(c, handle)
+                    running.locked { inFlight -= 1 }
+                }
+            } else {
+                Daemon.answer(c, handle)
             }
-            if let nl = line.firstIndex(of: 10) {
-                let reply = handle(String(decoding: line[..<nl], as: UTF8.self))
-                try? Posix.writeAll(fd: c, Array((reply + "\n").utf8))
-                idleSince = nil
-            }
-            close(c)
         }
+    }
+
+    /// Reads one request line from connection `c`, writes `handle`'s reply, closes it.
+    static func answer(_ c: Int32, _ handle: (String) -> String) {
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var line: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1024)
+        while !line.contains(10), line.count < 4096 {
+            let r = buf.withUnsafeMutableBytes { read(c, $0.baseAddress, $0.count) }
+            if r > 0 { line += buf[0..<r] } else if r < 0 && errno == EINTR { continue } else { break }
+        }
+        if let nl = line.firstIndex(of: 10) {
+            let reply = handle(String(decoding: line[..<nl], as: UTF8.self))
+            try? Posix.writeAll(fd: c, Array((reply + "\n").utf8))
+        }
+        close(c)
     }
 }

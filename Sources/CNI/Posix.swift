@@ -289,6 +289,23 @@ public enum Posix {
     }
 
     /// Monotonic clock in nanoseconds.
+    /// The calling thread's network namespace as a number unique for the boot: the kernel's
+    /// netns cookie (SO_NETNS_COOKIE, Linux 5.14+; never reused while the machine runs),
+    /// else the namespace's inode. Daemons report it so that a plugin uses only the one that
+    /// serves its own namespace.
+    public static func netnsCookie() -> UInt64 {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd >= 0 {
+            defer { close(fd) }
+            var v: UInt64 = 0
+            var len = socklen_t(MemoryLayout<UInt64>.size)
+            if getsockopt(fd, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &v, &len) == 0, v != 0 { return v }
+        }
+        var st = stat()
+        if stat("/proc/thread-self/ns/net", &st) == 0 { return UInt64(st.st_ino) }
+        return 0
+    }
+
     public static func monotonicNanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -28,7 +28,7 @@ public struct DNSControl: Sendable {
 
     /// Makes sure the server runs (it loads every record on disk before it answers).
     public func ensureServer(executable: String, environment: [String], waitMs: Int = 5000) throws {
-        try daemon.ensureRunning(executable: executable, arguments: ["--run-dir", Posix.dirname(of: state.root)],
+        try daemon.ensureRunning(executable: executable, arguments: ["--run-dir", state.runDirectory],
                                  environment: environment, errorCode: .dnsServer, waitMs: waitMs)
     }
 }

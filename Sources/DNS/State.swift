@@ -1,16 +1,22 @@
-// The DNS records on disk: one directory per network under `<run dir>/dns/networks/`,
-// holding `_network` (the network's settings) and one file per attachment
-// (`<containerID>:<ifname>`). Written atomically by the plugin under the network's lock; the
-// server reads them at start (so a restarted server has every record) and when told a
-// network changed.
+// The DNS records on disk: per network namespace (the host whose containers they are), one
+// directory per network under `<run dir>/dns/netns-<cookie>/networks/`, holding `_network`
+// (the network's settings) and one file per attachment (`<containerID>:<ifname>`). Written
+// atomically by the plugin under the network's lock; the server of that namespace (its pid
+// file, lock and control socket live next to them) reads them at start — so a restarted
+// server has every record — and when told a network changed. Keyed by namespace, two hosts
+// that share a run directory (a nested runtime, simulated hosts) each get their own records
+// and server; neither serves the other's.
 
 import CNI
 
 public struct DNSState: Sendable {
+    public let runDirectory: String
     public let root: String
 
-    public init(runDirectory: String = SuitePaths.runDirectory) {
-        root = Posix.join(runDirectory, "dns")
+    /// The state of the network namespace `netns` (default: the calling thread's).
+    public init(runDirectory: String = SuitePaths.runDirectory, netns: UInt64 = Posix.netnsCookie()) {
+        self.runDirectory = runDirectory
+        root = Posix.join(Posix.join(runDirectory, "dns"), "netns-\(netns)")
     }
 
     public var networksDirectory: String { Posix.join(root, "networks") }
@@ -129,6 +135,8 @@ extension DNSEndpoint {
         o.append(("aliases", .array(aliases.map { .string($0) })))
         o.append(("links", .array(links.map { .string($0.description) })))
         o.append(("addresses", .array(addresses.map { .string($0.description) })))
+        if !gateways.isEmpty { o.append(("gateways", .array(gateways.map { .string($0.description) }))) }
+        if let h = remoteHost { o.append(("remoteHost", .string(h))) }
         return .object(JSONObject(o))
     }
 
@@ -137,6 +145,8 @@ extension DNSEndpoint {
         self.init(network: network, containerID: try r.requiredString("containerID"), ifname: try r.requiredString("ifname"),
                   name: try r.string("name"), aliases: try r.stringArray("aliases") ?? [],
                   links: try (r.stringArray("links") ?? []).compactMap { DNSLink($0) },
-                  addresses: try (r.stringArray("addresses") ?? []).compactMap { IPAddress($0) })
+                  addresses: try (r.stringArray("addresses") ?? []).compactMap { IPAddress($0) },
+                  gateways: try (r.stringArray("gateways") ?? []).compactMap { IPAddress($0) },
+                  remoteHost: try r.string("remoteHost"))
     }
 }

@@ -80,12 +80,21 @@ public struct DNSEndpoint: Equatable, Sendable {
     public var aliases: [String]
     public var links: [DNSLink]
     public var addresses: [IPAddress]
+    /// The nameserver addresses this container was handed (its gateways on this network):
+    /// the server listens on them while it has such a container. Empty for records of
+    /// containers on other hosts (an overlay agent writes those).
+    public var gateways: [IPAddress]
+    /// The host of a container on another host (its record written by the overlay agent).
+    public var remoteHost: String?
 
     public init(network: String, containerID: String, ifname: String, name: String?, aliases: [String] = [],
-                links: [DNSLink] = [], addresses: [IPAddress]) {
+                links: [DNSLink] = [], addresses: [IPAddress], gateways: [IPAddress] = [], remoteHost: String? = nil) {
         self.network = network; self.containerID = containerID; self.ifname = ifname; self.name = name
-        self.aliases = aliases; self.links = links; self.addresses = addresses
+        self.aliases = aliases; self.links = links; self.addresses = addresses; self.gateways = gateways
+        self.remoteHost = remoteHost
     }
+
+    public var isRemote: Bool { remoteHost != nil }
 
     /// The attachment's file name / identity within its network.
     public var key: String { "\(containerID):\(ifname)" }
@@ -142,6 +151,23 @@ public struct DNSZone: Sendable {
     public init() {}
 
     public var recordCount: Int { endpoints.values.reduce(0) { $0 + $1.count } }
+
+    /// Where the server must listen: every gateway a container of this host was handed, on
+    /// every network (each subnet's gateway of a multi-subnet network, IPv4 and IPv6).
+    /// Records written before they carried gateways count for their network's.
+    public var listenAddresses: Set<IPAddress> {
+        var out = Set<IPAddress>()
+        for (name, eps) in endpoints {
+            for e in eps.values {
+                if !e.gateways.isEmpty {
+                    out.formUnion(e.gateways)
+                } else if !e.isRemote, let n = networks[name] {
+                    out.formUnion(n.gateways)
+                }
+            }
+        }
+        return out
+    }
 
     public func endpoint(_ network: String, _ key: String) -> DNSEndpoint? { endpoints[network]?[key] }
 

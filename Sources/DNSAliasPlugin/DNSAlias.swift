@@ -139,15 +139,19 @@ public struct DNSAlias: CNIPlugin {
         // Internal: as configured, else as the bridge plugin set up the network's firewall.
         var isInternal = cfg.isInternal
         if isInternal == nil { isInternal = (try? Firewall().isInternal(network: req.name)) ?? nil }
-        let net = DNSNetwork(name: req.name, domain: cfg.domain, gateways: gateways, isInternal: isInternal ?? false,
-                             upstream: cfg.upstream ?? hostResolvers(), ttl: cfg.ttl)
+        // The container's own gateways: the server listens on each while a container uses
+        // it (a network of several subnets has one per subnet).
         let me = DNSEndpoint(network: req.name, containerID: req.containerID, ifname: req.ifname, name: cfg.name,
-                             aliases: cfg.aliases, links: cfg.links, addresses: ips.map(\.address.address))
+                             aliases: cfg.aliases, links: cfg.links, addresses: ips.map(\.address.address), gateways: gateways)
         let lock = try SuitePaths.lock("dns-" + req.name)
         defer { lock.unlock() }
         // A network new to the server is read whole (an overlay agent may have put the
         // records of other hosts' containers there already).
-        let fresh = try state.readNetwork(req.name) == nil
+        let existing = try state.readNetwork(req.name)
+        let fresh = existing == nil
+        let known = (existing?.gateways ?? []).filter { !gateways.contains($0) }
+        let net = DNSNetwork(name: req.name, domain: cfg.domain, gateways: known + gateways, isInternal: isInternal ?? false,
+                             upstream: cfg.upstream ?? hostResolvers(), ttl: cfg.ttl)
         try state.writeNetwork(net)
         try state.writeEndpoint(me)
         do {

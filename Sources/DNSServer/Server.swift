@@ -108,11 +108,11 @@ public final class DNSServer: @unchecked Sendable {
         }
     }
 
-    /// Opens listeners for every address of a network with endpoints; closes the others.
+    /// Opens a listener on every gateway a container of this host was handed (every subnet's
+    /// of every network, IPv4 and IPv6); closes one only when no container uses it any more.
     func syncListeners() throws {
         let z = zone.withLockedValue { $0 }
-        var want = Set<IPAddress>()
-        for (name, n) in z.networks where !(z.endpoints[name] ?? [:]).isEmpty { want.formUnion(n.gateways) }
+        let want = z.listenAddresses
         for (a, l) in listeners where !want.contains(a) {
             l.close()
             listeners[a] = nil
@@ -176,7 +176,7 @@ public final class DNSServer: @unchecked Sendable {
             case "status":
                 let z = zone.withLockedValue { $0 }
                 let s = stats.withLockedValue { $0 }
-                return "ok networks=\(z.networks.count) endpoints=\(z.recordCount) listening=\(listeners.keys.sorted().map(\.description).joined(separator: ",")) forwarded=\(s.forwarded) refused=\(s.refused) malformed=\(s.malformed)"
+                return "ok netns=\(netns) networks=\(z.networks.count) endpoints=\(z.recordCount) listening=\(listeners.keys.sorted().map(\.description).joined(separator: ",")) forwarded=\(s.forwarded) refused=\(s.refused) malformed=\(s.malformed)"
             case "update" where parts.count == 2 || parts.count == 3:
                 try reload(network: parts[1], key: parts.count == 3 ? parts[2] : nil)
                 try syncListeners()
@@ -188,7 +188,8 @@ public final class DNSServer: @unchecked Sendable {
                 let z = zone.withLockedValue { $0 }
                 guard let mine = z.endpoint(parts[1], parts[2]) else { return "missing: the server does not serve \(parts[2]) in network \(parts[1])" }
                 if mine != onDisk { return "missing: the server serves a different record for \(parts[2])" }
-                for g in z.networks[parts[1]]?.gateways ?? [] where listeners[g] == nil {
+                let gateways = mine.gateways.isEmpty ? (z.networks[parts[1]]?.gateways ?? []) : mine.gateways
+                for g in gateways where listeners[g] == nil {
                     return "missing: the server does not listen on \(g)"
                 }
                 return "ok"
@@ -203,14 +204,20 @@ public final class DNSServer: @unchecked Sendable {
 
     // MARK: running
 
-    /// Takes the server lock (one server per run directory), loads every record, listens,
-    /// and serves until killed.
+    /// The network namespace this server serves (its records are that namespace's).
+    let netns = Posix.netnsCookie()
+
+    /// Takes the server lock (one server per network namespace and run directory), binds the
+    /// control socket, loads every record, listens, and serves until idle or killed. The
+    /// socket is bound before the records are read: a change made meanwhile is either read
+    /// or waiting in the socket's backlog, never lost.
     public func run(idleExit: Int = 2) throws -> Never {
         let daemon = Daemon(root: state.root, name: "swiftcni-dns")
         guard try daemon.claim() else {
             logger.info("another server holds \(daemon.lockFile); exiting")
             exit(0)
         }
+        let control = try daemon.bindControl()
         forwarder.start()
         let z = try state.loadZone()
         zone.withLockedValue { $0 = z }
@@ -222,7 +229,8 @@ public final class DNSServer: @unchecked Sendable {
             logger.error("\(error)")
         }
         logger.info("control socket \(daemon.controlSocket)")
-        try daemon.serve(idleExit: idleExit, idle: { zone.withLockedValue { $0.recordCount == 0 } }, handle: control)
+        try daemon.serve(listener: control, idleExit: idleExit, idle: { zone.withLockedValue { $0.recordCount == 0 } },
+                         handle: self.control)
     }
 }
 

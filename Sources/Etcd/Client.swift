@@ -228,11 +228,24 @@ public final class EtcdClient {
         return o["kvs"]?.arrayValue?.first.flatMap(EtcdClient.kv)
     }
 
-    /// Every key under `prefix`, and the store's revision at that moment.
-    public func range(prefix: String) throws -> ([KeyValue], Int64) {
-        let o = try call("/v3/kv/range", ["key": EtcdClient.b64(prefix), "range_end": EtcdClient.b64(EtcdClient.prefixEnd(prefix))])
+    /// Every key under `prefix`, and the store's revision at that moment. With `revision`,
+    /// the keys as they were at that revision (the second return is still the store's).
+    public func range(prefix: String, revision: Int64 = 0) throws -> ([KeyValue], Int64) {
+        var body = JSONObject([("key", EtcdClient.b64(prefix)), ("range_end", EtcdClient.b64(EtcdClient.prefixEnd(prefix)))])
+        if revision > 0 { body["revision"] = .string(String(revision)) }
+        let o = try call("/v3/kv/range", .object(body))
         let kvs = (o["kvs"]?.arrayValue ?? []).compactMap(EtcdClient.kv)
         return (kvs, EtcdClient.int(o["header"]?["revision"]))
+    }
+
+    /// The keys under each of `prefixes` as of one revision — a consistent snapshot across
+    /// them — and that revision: a watch from revision + 1 misses nothing and repeats nothing.
+    public func snapshot(_ prefixes: [String]) throws -> ([[KeyValue]], Int64) {
+        guard let first = prefixes.first else { return ([], 0) }
+        let (kvs, rev) = try range(prefix: first)
+        var out = [kvs]
+        for p in prefixes.dropFirst() { out.append(try range(prefix: p, revision: rev).0) }
+        return (out, rev)
     }
 
     @discardableResult

@@ -1,31 +1,31 @@
 import CNI
 import Etcd
 
-/// Cluster-wide allocations in etcd, behind the same allocator as the file store:
-///
-///     <prefix>/networks/<network>/ipam/ips/<ip>                    "containerID\nifname\nhost"
-///     <prefix>/networks/<network>/ipam/owners/<cid>:<ifname>/<ip>  ""   (the attachment's addresses)
-///     <prefix>/networks/<network>/ipam/last/<rangeSet>             last handed out (round-robin hint)
+/// Cluster-wide allocations in etcd, behind the same allocator as the file store, under
+/// `ClusterKeys`' `ipam/` keys of the network (address → owner, owner → addresses, the last
+/// address handed out per range set).
 ///
 /// An address is claimed with one transaction that creates its key only if absent (and its
 /// owner key with it), so no two containers anywhere get the same address. The local lock
 /// only keeps one host's ADDs from racing each other for the same next address.
 public final class EtcdStore: AllocationStore {
     let client: EtcdClient
-    let base: String
+    let keys: ClusterKeys
+    let network: String
     let host: String
     let localLock: String
     var lock: FileLock?
 
     public init(network: String, config: EtcdConfig, host: String) {
         client = EtcdClient(config)
-        base = "\(config.prefix)/networks/\(network)/ipam"
+        keys = ClusterKeys(config.prefix)
+        self.network = network
         self.host = host
         localLock = "ipam-\(network)"
     }
 
-    func ipKey(_ ip: IPAddress) -> String { "\(base)/ips/\(ip)" }
-    func ownerPrefix(_ o: Attachment) -> String { "\(base)/owners/\(o.containerID):\(o.ifname)/" }
+    func ipKey(_ ip: IPAddress) -> String { keys.address(network, ip.description) }
+    func ownerPrefix(_ o: Attachment) -> String { keys.owners(network, containerID: o.containerID, ifname: o.ifname) }
 
     public func withLock<T>(_ body: () throws -> T) throws -> T {
         if lock != nil { return try body() }
@@ -43,12 +43,12 @@ public final class EtcdStore: AllocationStore {
 
     public func reserve(_ ip: IPAddress, owner: Attachment, rangeSet: Int) throws -> Bool {
         let ok = try client.createWith(ipKey(ip), EtcdStore.value(owner, host: host),
-                                       also: [(ownerPrefix(owner) + ip.description, []), ("\(base)/last/\(rangeSet)", Array(ip.description.utf8))])
+                                       also: [(ownerPrefix(owner) + ip.description, []), (keys.lastReserved(network, rangeSet: rangeSet), Array(ip.description.utf8))])
         return ok
     }
 
     public func lastReserved(rangeSet: Int) throws -> IPAddress? {
-        try client.get("\(base)/last/\(rangeSet)").flatMap { IPAddress($0.text) }
+        try client.get(keys.lastReserved(network, rangeSet: rangeSet)).flatMap { IPAddress($0.text) }
     }
 
     public func owner(of ip: IPAddress) throws -> Attachment? {
@@ -75,8 +75,8 @@ public final class EtcdStore: AllocationStore {
     }
 
     public func allocations() throws -> [(IPAddress, Attachment)] {
-        let (kvs, _) = try client.range(prefix: "\(base)/ips/")
-        return kvs.compactMap { kv in IPAddress(String(kv.key.dropFirst("\(base)/ips/".count))).map { ($0, EtcdStore.owner(kv.value)) } }
+        let (kvs, _) = try client.range(prefix: keys.addresses(network))
+        return kvs.compactMap { kv in keys.parseAddress(kv.key).flatMap { IPAddress($0.address) }.map { ($0, EtcdStore.owner(kv.value)) } }
     }
 
     public func release(ip: IPAddress) throws {

@@ -256,7 +256,7 @@ public struct HostLocal: CNIPlugin {
     public func status(_ req: CNIRequest) throws {
         let cfg = try HostLocalConfig(req)
         if let e = cfg.etcd {
-            do { _ = try EtcdClient(e).get("\(e.prefix)/networks/\(cfg.network)/ipam/last/0") } catch {
+            do { _ = try EtcdClient(e).get(ClusterKeys(e.prefix).lastReserved(cfg.network, rangeSet: 0)) } catch {
                 throw CNIError(.notAvailable, "host-local: \(error)")
             }
             return

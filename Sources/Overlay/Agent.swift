@@ -13,28 +13,6 @@ import DNS
 import Etcd
 import Netlink
 
-final class Mutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return try body()
-    }
-}
-
-func spawnThread(_ body: @escaping () -> Void) {
-    final class Box { let f: () -> Void; init(_ f: @escaping () -> Void) { self.f = f } }
-    let ctx = Unmanaged.passRetained(Box(body)).toOpaque()
-    var t = pthread_t()
-    pthread_create(&t, nil, { arg in
-        Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().f()
-        return nil
-    }, ctx)
-    pthread_detach(t)
-}
-
 public final class OverlayAgent: @unchecked Sendable {
     let settings: OverlayLocal.AgentSettings
     let keys: OverlayKeys
@@ -61,13 +39,15 @@ public final class OverlayAgent: @unchecked Sendable {
 
     // MARK: mirror → kernel
 
-    /// Remote endpoints of `network` whose host is alive, from the mirror.
+    /// Remote endpoints of `network` whose host is alive, from the mirror. Endpoints of a
+    /// host whose registration has not been seen yet stay in the mirror and count as soon as
+    /// it appears.
     func remote(_ network: String) -> [EndpointRecord] {
         lock.locked {
             let alive = Set(mirror.keys.compactMap { keys.parseHost($0) })
             let prefix = keys.endpoints(network)
             return mirror.compactMap { k, v -> EndpointRecord? in
-                guard k.hasPrefix(prefix), let (_, h) = keys.parseEndpoint(k), h != settings.host, alive.contains(h) else { return nil }
+                guard k.hasPrefix(prefix), let ep = keys.parseEndpoint(k), ep.host != settings.host, alive.contains(ep.host) else { return nil }
                 return EndpointRecord(network: network, bytes: v)
             }
         }
@@ -87,7 +67,10 @@ public final class OverlayAgent: @unchecked Sendable {
                 if let ch = try OverlayProgramming.reconcile(host, vxlan: n.vxlan, remote: r), ch.added + ch.removed > 0 {
                     lock.locked { stats.programmed += ch.added + ch.removed }
                 }
-                if try OverlayProgramming.writeDNS(dns, network: n.name, remote: r) {
+                // Records only while the network is on this host: its last DEL removes the
+                // device and the network's local state, then the records, under the same lock.
+                let here = { (try? host.link(named: n.vxlan)) != nil && OverlayLocal.networks().contains(n) }
+                if try OverlayProgramming.writeDNS(dns, network: n.name, remote: r, stillHere: here) {
                     // The DNS server (if it serves this network) re-reads it.
                     _ = try? DNSControl(state: dns).request("update \(n.name)", timeoutMs: 2000)
                 }
@@ -99,13 +82,13 @@ public final class OverlayAgent: @unchecked Sendable {
 
     // MARK: etcd
 
-    /// Reads everything relevant and replaces the mirror.
+    /// Reads hosts and endpoints as of one revision (a consistent snapshot) and replaces the
+    /// mirror; the watch then follows from exactly after that revision.
     func fullSync(_ etcd: EtcdClient) throws {
-        let (hosts, _) = try etcd.range(prefix: keys.hosts)
-        let (nets, rev) = try etcd.range(prefix: "\(keys.prefix)/networks/")
+        let (lists, rev) = try etcd.snapshot([keys.hosts, keys.networks])
         var m: [String: [UInt8]] = [:]
-        for kv in hosts { m[kv.key] = kv.value }
-        for kv in nets where keys.parseEndpoint(kv.key) != nil { m[kv.key] = kv.value }
+        for kv in lists[0] where keys.parseHost(kv.key) != nil { m[kv.key] = kv.value }
+        for kv in lists[1] where keys.parseEndpoint(kv.key) != nil { m[kv.key] = kv.value }
         lock.locked {
             mirror = m
             revision = max(rev, 1)
@@ -113,6 +96,16 @@ public final class OverlayAgent: @unchecked Sendable {
             stats.resyncs += 1
         }
         reconcile()
+    }
+
+    /// Waits (at most `ms`) until the mirror has followed etcd up to `rev`; true when it has.
+    func caughtUp(to rev: Int64, withinMs ms: Int) -> Bool {
+        let deadline = Posix.monotonicNanos() + UInt64(ms) * 1_000_000
+        while lock.locked({ !synced || revision < rev }) {
+            if Posix.monotonicNanos() > deadline { return false }
+            usleep(1000)
+        }
+        return true
     }
 
     func watchLoop() {
@@ -128,8 +121,8 @@ public final class OverlayAgent: @unchecked Sendable {
                     var hostsChanged = false
                     lock.locked {
                         for e in events {
-                            if let (n, _) = keys.parseEndpoint(e.kv.key) {
-                                touched.insert(n)
+                            if let ep = keys.parseEndpoint(e.kv.key) {
+                                touched.insert(ep.network)
                             } else if keys.parseHost(e.kv.key) != nil {
                                 hostsChanged = true
                             } else {
@@ -185,9 +178,16 @@ public final class OverlayAgent: @unchecked Sendable {
         switch parts.first {
         case "status":
             return lock.locked {
-                "ok host=\(settings.host) vtep=\(settings.vtep) registered=\(registered) synced=\(synced) revision=\(revision) keys=\(mirror.count) events=\(stats.events) resyncs=\(stats.resyncs) programmed=\(stats.programmed)\(lastError.isEmpty ? "" : " last-error=\(lastError.replacingSpaces())")"
+                "ok netns=\(netns) host=\(settings.host) vtep=\(settings.vtep) registered=\(registered) synced=\(synced) revision=\(revision) keys=\(mirror.count) events=\(stats.events) resyncs=\(stats.resyncs) programmed=\(stats.programmed)\(lastError.isEmpty ? "" : " last-error=\(lastError.replacingSpaces())")"
             }
-        case "sync" where parts.count == 2:
+        case "sync" where parts.count == 2 || parts.count == 3:
+            // "sync <network> [<revision>]": program the network from the mirror once it has
+            // followed etcd up to the revision (the plugin's own registration), so that an ADD
+            // returns with every endpoint registered before it programmed on this host.
+            if parts.count == 3, let rev = Int64(parts[2]), !caughtUp(to: rev, withinMs: 3000) {
+                let have = lock.locked { revision }
+                return "error the agent's view of etcd is at revision \(have), behind \(rev) (watch: \(lock.locked { lastError }))"
+            }
             reconcile(only: parts[1])
             return "ok"
         case "resync":
@@ -198,22 +198,25 @@ public final class OverlayAgent: @unchecked Sendable {
         }
     }
 
+    /// The network namespace this agent programs.
+    let netns = Posix.netnsCookie()
+
     /// Registers, syncs, and serves until no overlay network is left on this host.
     public func run(idleExit: Int = 2) throws -> Never {
         guard try daemon.claim() else {
             log("another agent holds \(daemon.lockFile); exiting")
             exit(0)
         }
-        spawnThread { self.leaseLoop() }
-        spawnThread { self.watchLoop() }
-        // Answer "status" only once registered and synced (or after 3 s, with etcd away).
-        let deadline = Posix.monotonicNanos() + 3_000_000_000
-        while Posix.monotonicNanos() < deadline && !lock.locked({ registered && synced }) { usleep(5000) }
-        try daemon.serve(idleExit: idleExit, idle: { OverlayLocal.networks().isEmpty }, beforeExit: {
+        let control = try daemon.bindControl()
+        Threads.detach { self.leaseLoop() }
+        Threads.detach { self.watchLoop() }
+        // Requests are answered at once ("status" says whether it is registered and synced);
+        // "sync" waits until the view of etcd is there.
+        try daemon.serve(listener: control, idleExit: idleExit, concurrent: true, idle: { OverlayLocal.networks().isEmpty }, beforeExit: {
             // Leaving: drop the registration now rather than when the lease runs out.
             let l = lock.locked { lease }
             if l != 0 { try? EtcdClient(settings.etcd).revoke(l) }
-        }, handle: control)
+        }, handle: self.control)
     }
 }
 

@@ -1,11 +1,5 @@
-// The overlay network's shared nouns: its configuration, the etcd key layout, the records
-// each host publishes, and the local state the agent reads.
-//
-// etcd (under the configured prefix, default /swiftcni):
-//   hosts/<host>                                   {"vtep": "10.0.0.1"}   (leased by the host's agent)
-//   netconfigs/<network>                           {"vni": 4096, "subnets": [...]}   (first ADD anywhere)
-//   networks/<network>/endpoints/<host>/<cid>:<if> an EndpointRecord
-//   networks/<network>/ipam/…                      cluster-wide allocations (IPAM.EtcdStore)
+// The overlay network's shared nouns: its configuration, the records each host publishes,
+// and the local state the agent reads. The keys in etcd are `Etcd.ClusterKeys`'s.
 
 import CNI
 import Etcd
@@ -78,35 +72,8 @@ public struct OverlayConfig: Sendable {
     public var vxlanName: String { "ovvx\(vni)" }
 }
 
-/// Keys of one overlay cluster.
-public struct OverlayKeys: Sendable {
-    public let prefix: String
-    public init(_ prefix: String) { self.prefix = prefix }
-
-    public var hosts: String { "\(prefix)/hosts/" }
-    public func host(_ h: String) -> String { "\(prefix)/hosts/\(h)" }
-    public var netconfigs: String { "\(prefix)/netconfigs/" }
-    public func netconfig(_ n: String) -> String { "\(prefix)/netconfigs/\(n)" }
-    public func endpoints(_ n: String) -> String { "\(prefix)/networks/\(n)/endpoints/" }
-    public func endpoints(_ n: String, host h: String) -> String { "\(prefix)/networks/\(n)/endpoints/\(h)/" }
-    public func endpoint(_ n: String, host h: String, containerID: String, ifname: String) -> String {
-        "\(prefix)/networks/\(n)/endpoints/\(h)/\(containerID):\(ifname)"
-    }
-
-    /// (network, host) of an endpoint key.
-    public func parseEndpoint(_ key: String) -> (network: String, host: String)? {
-        guard key.hasPrefix("\(prefix)/networks/") else { return nil }
-        let parts = key.dropFirst("\(prefix)/networks/".count).split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[1] == "endpoints" else { return nil }
-        return (String(parts[0]), String(parts[2]))
-    }
-
-    public func parseHost(_ key: String) -> String? {
-        guard key.hasPrefix(hosts) else { return nil }
-        let h = key.dropFirst(hosts.count)
-        return h.isEmpty || h.contains("/") ? nil : String(h)
-    }
-}
+/// The cluster's keys (the layout is `Etcd.ClusterKeys`'s).
+public typealias OverlayKeys = ClusterKeys
 
 /// What a host publishes about one of its containers.
 public struct EndpointRecord: Equatable, Sendable {

@@ -98,15 +98,20 @@ public struct Overlay: CNIPlugin {
         }
     }
 
-    /// The remote endpoints of `network` on hosts that are alive (their key exists).
-    public static func remoteEndpoints(_ etcd: EtcdClient, _ keys: OverlayKeys, network: String, me: String) throws -> [EndpointRecord] {
-        let (hosts, _) = try etcd.range(prefix: keys.hosts)
-        let alive = Set(hosts.compactMap { keys.parseHost($0.key) })
-        let (eps, _) = try etcd.range(prefix: keys.endpoints(network))
-        return eps.compactMap { kv -> EndpointRecord? in
-            guard let (_, h) = keys.parseEndpoint(kv.key), h != me, alive.contains(h) else { return nil }
+    /// The remote endpoints of `network` on hosts that are alive (their key exists), read
+    /// as of one revision, and the newest revision among the keys read: an agent whose watch
+    /// has followed etcd that far has seen every one of them (a store revision could be
+    /// newer than any event under the prefix, and never be reached).
+    public static func remoteEndpoints(_ etcd: EtcdClient, _ keys: OverlayKeys, network: String,
+                                       me: String) throws -> (endpoints: [EndpointRecord], revision: Int64) {
+        let (lists, _) = try etcd.snapshot([keys.hosts, keys.endpoints(network)])
+        let rev = (lists[0] + lists[1]).map(\.modRevision).max() ?? 0
+        let alive = Set(lists[0].compactMap { keys.parseHost($0.key) })
+        let eps = lists[1].compactMap { kv -> EndpointRecord? in
+            guard let ep = keys.parseEndpoint(kv.key), ep.host != me, alive.contains(ep.host) else { return nil }
             return EndpointRecord(network: network, bytes: kv.value)
         }
+        return (eps, rev)
     }
 
     static var agentPath: String {
@@ -125,8 +130,13 @@ public struct Overlay: CNIPlugin {
         if OverlayLocal.readAgentSettings() != settings {
             try Posix.makeDirectories(OverlayLocal.agentRoot)
             try Posix.writeFileAtomically(OverlayLocal.agentConfig, settings.json.serializedBytes(), mode: 0o600)
-            // A running agent with other settings (a new VTEP address) restarts with these.
-            if let pid = agent.pid() { kill(pid, SIGTERM); usleep(100_000) }
+            // A running agent with other settings (a new VTEP address) restarts with these:
+            // it is stopped, and gone (its lock free) before a new one starts.
+            if let pid = agent.pid() {
+                kill(pid, SIGTERM)
+                let deadline = Posix.monotonicNanos() + 3_000_000_000
+                while kill(pid, 0) == 0 && Posix.monotonicNanos() < deadline { usleep(2000) }
+            }
         }
         var env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_RUN_DIR=\(SuitePaths.runDirectory)",
                    "SWIFTCNI_STATE_DIR=\(SuitePaths.stateDirectory)"]
@@ -172,6 +182,26 @@ public struct Overlay: CNIPlugin {
         }
     }
 
+    /// Asks the agent to program `network` once its view of etcd reached `revision`. An agent
+    /// that died meanwhile (killed, or exiting as the last network left) is started again
+    /// once, and asked again.
+    static func syncAgent(network: String, revision: Int64, settings: OverlayLocal.AgentSettings) throws {
+        var reply = ""
+        for attempt in 0..<2 {
+            do {
+                reply = try agent.request("sync \(network) \(revision)", timeoutMs: 8000)
+                break
+            } catch let e as DaemonUnavailable {
+                if attempt == 1 { throw CNIError(.overlayAgent, "overlay agent: \(e)") }
+                try ensureAgent(settings)
+            }
+        }
+        guard reply.hasPrefix("ok") else {
+            let why = reply.hasPrefix("error ") ? String(reply.dropFirst(6)) : reply
+            throw CNIError(why.contains("behind") ? .tryAgainLater : .overlayAgent, "overlay agent: \(why)")
+        }
+    }
+
     static func aliases(_ req: CNIRequest) -> [String] {
         guard let a = req.runtimeConfig?["aliases"] else { return [] }
         switch a {
@@ -194,15 +224,24 @@ public struct Overlay: CNIPlugin {
         let etcd = EtcdClient(cfg.etcd)
         let keys = OverlayKeys(cfg.etcd.prefix)
         let me = SuitePaths.hostID
-        try Overlay.define(etcd, keys, cfg)
-        PhaseTrace.mark("overlay define")
-        try Overlay.ensureAgent(OverlayLocal.AgentSettings(etcd: cfg.etcd, host: me, vtep: vtep))
-        PhaseTrace.mark("overlay agent")
-
-        let result = try Bridge().add(breq)
-        PhaseTrace.mark("overlay bridge")
+        let agentSettings = OverlayLocal.AgentSettings(etcd: cfg.etcd, host: me, vtep: vtep)
+        // The network is on this host from now on: the agent, idle without one, stays while
+        // this ADD is on its way. Undone below when the ADD fails and leaves no container of
+        // the network here (and written again once the VXLAN port exists, in case a failing
+        // ADD of the same network undid it meanwhile).
+        try OverlayLocal.write(cfg)
+        var result: CNIResult? = nil
         var created = false
         do {
+            // The host's agent first: one of another namespace fails the ADD before anything
+            // is written to etcd.
+            try Overlay.ensureAgent(agentSettings)
+            PhaseTrace.mark("overlay agent")
+            try Overlay.define(etcd, keys, cfg)
+            PhaseTrace.mark("overlay define")
+            let added = try Bridge().add(breq)
+            result = added
+            PhaseTrace.mark("overlay bridge")
             guard let br = try host.link(named: cfg.bridgeName) else { throw CNIError(.kernel, "bridge \(cfg.bridgeName) vanished") }
             created = try Bridge.withBridgeLock(cfg.bridgeName) {
                 // The gateways of every subnet, not just this container's.
@@ -213,28 +252,32 @@ public struct Overlay: CNIPlugin {
                 return try Overlay.ensureVxlan(host, cfg, underlay: ul, vtep: vtep, bridge: br.index, mtu: mtu)
             }
             try OverlayLocal.write(cfg)
-            guard let cont = result.interfaces.first(where: { $0.name == req.ifname && $0.sandbox == req.netns }),
+            guard let cont = added.interfaces.first(where: { $0.name == req.ifname && $0.sandbox == req.netns }),
                   let mac = cont.mac.flatMap(MACAddress.init) else {
                 throw CNIError(.internal, "the bridge result has no container interface")
             }
             let name = req.env.arg("K8S_POD_NAME").flatMap { $0.isEmpty ? nil : $0 } ?? req.runtimeConfig.flatMap { try? $0.string("name") }
             let record = EndpointRecord(network: req.name, host: me, containerID: req.containerID, ifname: req.ifname, vtep: vtep,
-                                        mac: mac, ips: result.containerAddresses, name: name, aliases: Overlay.aliases(req))
-            try etcd.put(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname), record.json.serializedBytes())
+                                        mac: mac, ips: added.containerAddresses, name: name, aliases: Overlay.aliases(req))
+            let rev = try etcd.put(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname),
+                                   record.json.serializedBytes())
             PhaseTrace.mark("overlay register")
-            // Every endpoint already on other hosts, now (the agent keeps it current).
-            let remote = try Overlay.remoteEndpoints(etcd, keys, network: req.name, me: me)
-            try OverlayProgramming.reconcile(host, vxlan: cfg.vxlanName, remote: remote)
-            // Names of other hosts' containers (the agent keeps them current; not fatal here).
-            _ = try? OverlayProgramming.writeDNS(DNSState(), network: req.name, remote: remote)
+            // Every endpoint registered before this one, programmed here by the agent from its
+            // one consistent view of etcd (list, then watch from that revision) — never from a
+            // second, separate read that could undo what the agent programmed since.
+            try Overlay.syncAgent(network: req.name, revision: rev, settings: agentSettings)
             PhaseTrace.mark("overlay program")
+            return added
         } catch {
-            _ = try? etcd.delete(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname))
-            _ = try? Bridge().del(breq)
-            if created || (try? host.link(named: cfg.bridgeName)) == nil { _ = try? Overlay.removeIdle(host, cfg) }
+            if result != nil {
+                _ = try? etcd.delete(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname))
+                _ = try? Bridge().del(breq)
+            }
+            if created || (try? host.link(named: cfg.bridgeName)) == nil {
+                if (try? Overlay.removeIdle(host, cfg)) == true { OverlayLocal.remove(req.name) }
+            }
             throw error
         }
-        return result
     }
 
     public func del(_ req: CNIRequest) throws {
@@ -273,9 +316,12 @@ public struct Overlay: CNIPlugin {
         guard try etcd.get(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname)) != nil else {
             throw CNIError(.checkFailed, "the endpoint of \(req.containerID) (\(req.ifname)) is not registered in etcd")
         }
-        // The agent keeps remote entries current: it must run (it is started if not).
-        try Overlay.ensureAgent(OverlayLocal.AgentSettings(etcd: cfg.etcd, host: me, vtep: vtep))
-        let remote = try Overlay.remoteEndpoints(etcd, keys, network: req.name, me: me)
+        // The agent keeps remote entries current: it must run (it is started if not), and
+        // have programmed at least what etcd holds now before the entries are compared.
+        let settings = OverlayLocal.AgentSettings(etcd: cfg.etcd, host: me, vtep: vtep)
+        try Overlay.ensureAgent(settings)
+        let (remote, rev) = try Overlay.remoteEndpoints(etcd, keys, network: req.name, me: me)
+        try Overlay.syncAgent(network: req.name, revision: rev, settings: settings)
         let fdb = Set(try host.fdb(index: l.index).map(\.mac))
         for r in remote where !fdb.contains(r.mac) {
             throw CNIError(.checkFailed, "no forwarding entry for \(r.containerID) (\(r.mac)) on host \(r.host)")

@@ -58,13 +58,18 @@ public enum OverlayProgramming {
 
     /// Writes the remote endpoints' DNS records for `network` (and removes stale ones);
     /// true if anything changed. The DNS server reads them with the network's local records.
+    /// `stillHere` is asked under the directory's lock: when the network has left this host
+    /// meanwhile (its last container's DEL), every remote record goes instead.
     @discardableResult
-    public static func writeDNS(_ state: DNSState, network: String, remote: [EndpointRecord]) throws -> Bool {
+    public static func writeDNS(_ state: DNSState, network: String, remote: [EndpointRecord],
+                                stillHere: () -> Bool = { true }) throws -> Bool {
         // The lock dns-alias takes for the same directory.
         let lock = try SuitePaths.lock("dns-" + network)
         defer { lock.unlock() }
         var changed = false
-        let want = Dictionary(remote.map { (dnsKey($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let wanted = stillHere() ? remote : []
+        if wanted.isEmpty && !Posix.exists(Posix.join(state.networksDirectory, network)) { return false }
+        let want = Dictionary(wanted.map { (dnsKey($0), $0) }, uniquingKeysWith: { a, _ in a })
         let have = Set(try state.endpointKeys(network).filter { $0.hasPrefix("remote~") })
         for k in have where want[k] == nil {
             _ = try Posix.remove(Posix.join(Posix.join(state.networksDirectory, network), k))
@@ -72,7 +77,7 @@ public enum OverlayProgramming {
         }
         for (k, r) in want {
             let e = DNSEndpoint(network: network, containerID: r.containerID, ifname: r.ifname, name: r.name,
-                                aliases: r.aliases, addresses: r.ips)
+                                aliases: r.aliases, addresses: r.ips, remoteHost: r.host)
             let path = Posix.join(Posix.join(state.networksDirectory, network), k)
             let bytes = e.json.serializedBytes()
             if have.contains(k), (try? Posix.readFile(path)) == .some(bytes) { continue }

@@ -323,7 +323,7 @@ struct NetworkGroup: ParsableCommand {
 /// Overlay networks are global: their definition is shared through etcd so that every host
 /// creating the same network gets the same VNI, subnets and ID.
 enum OverlayShared {
-    static func key(_ cfg: EtcdConfig, _ name: String) -> String { "\(cfg.prefix)/cnictl/networks/\(name)" }
+    static func key(_ cfg: EtcdConfig, _ name: String) -> String { ClusterKeys(cfg.prefix).cnictlNetwork(name) }
 
     static func fetch(_ cfg: EtcdConfig, name: String) throws -> NetworkRecord? {
         do {
@@ -336,7 +336,7 @@ enum OverlayShared {
         let etcd = EtcdClient(cfg)
         do {
             // VNI and subnets must not clash with other overlay networks of the cluster.
-            let (others, _) = try etcd.range(prefix: "\(cfg.prefix)/cnictl/networks/")
+            let (others, _) = try etcd.range(prefix: ClusterKeys(cfg.prefix).cnictlNetworks)
             for kv in others {
                 guard let o = try? NetworkRecord(json: JSON.parse(kv.value)), o.name != n.name else { continue }
                 if o.vni == n.vni { throw CLIError("VNI \(n.vni ?? 0) is already used by overlay network \(o.name)") }
@@ -354,11 +354,12 @@ enum OverlayShared {
     static func unpublish(_ cfg: EtcdConfig, name: String) throws {
         let etcd = EtcdClient(cfg)
         do {
-            let (eps, _) = try etcd.range(prefix: "\(cfg.prefix)/networks/\(name)/endpoints/")
+            let keys = ClusterKeys(cfg.prefix)
+            let (eps, _) = try etcd.range(prefix: keys.endpoints(name))
             if !eps.isEmpty { return }
             try etcd.delete(key(cfg, name))
-            try etcd.delete("\(cfg.prefix)/netconfigs/\(name)")
-            try etcd.delete(prefix: "\(cfg.prefix)/networks/\(name)/")
+            try etcd.delete(keys.netconfig(name))
+            try etcd.delete(prefix: keys.network(name))
         } catch let e as EtcdError { throw CLIError("\(e)") }
     }
 }

@@ -3,7 +3,8 @@
 //
 //   swiftcni-dns [--run-dir DIR] [--port N] [--threads N] [--stay]
 //
-// DIR defaults to $SWIFTCNI_RUN_DIR or /run/swiftcni; records are read from DIR/dns. It
+// DIR defaults to $SWIFTCNI_RUN_DIR or /run/swiftcni; records are read from
+// DIR/dns/netns-<cookie>, those of the network namespace it runs in. It
 // exits two seconds after the last record is gone, unless --stay. UDP threads default to
 // $SWIFTCNI_DNS_THREADS, else half the cores (at least one).
 

@@ -147,7 +147,7 @@ struct EmbeddedDNS {
             #expect(!FileManager.default.fileExists(atPath: "/etc/netns/\(c1)"))
             #expect(lab.cnictl(["del", "n1", c2]).status == 0)
             // The server exits once it serves nothing.
-            for _ in 0..<50 where lab.dnsServerPID != nil { usleep(100_000) }
+            #expect(lab.dnsServerExited(within: 10))
             #expect(lab.dnsServerPID == nil)
         }
     }
@@ -300,7 +300,7 @@ struct EmbeddedDNS {
             #expect(d.dig(c3, "client").count == 1)
             // CHECK fails when a record is gone.
             let key = "cnictl-" + stableHash(lab.path(c1)) + ":eth0"
-            try FileManager.default.removeItem(atPath: lab.runDir + "/dns/networks/nm/" + key)
+            try FileManager.default.removeItem(atPath: lab.dnsRoot + "/networks/nm/" + key)
             let chk = lab.cnictl(["check", "nm", c1])
             #expect(chk.status == 1)
             #expect(chk.err.contains("no DNS record for \(key) in network nm [code 105]"), "\(chk.err)")
@@ -341,7 +341,7 @@ struct EmbeddedDNS {
             #expect(r.status == 1)
             #expect(r.error?.code.rawValue == code, "\(r.stdout)")
             #expect(r.error?.msg.hasPrefix(msg) == true, "\(r.stdout)")
-            #expect(!FileManager.default.fileExists(atPath: lab.runDir + "/dns/networks/nb"))
+            #expect(!FileManager.default.fileExists(atPath: lab.dnsRoot + "/networks/nb"))
         }
     }
 
@@ -359,6 +359,169 @@ struct EmbeddedDNS {
             let n = lab.plugin("dns-alias", "ADD", config: #"{"cniVersion":"1.1.0","name":"np","type":"dns-alias","prevResult":\#(prev)}"#,
                                containerID: "c1", netns: lab.path(lab.host), args: "K8S_POD_NAME=no_way!")
             #expect(n.error?.code.rawValue == 4, "\(n.stdout)")
+        }
+    }
+}
+
+extension Lab {
+    /// The DNS server's "status" reply (its control socket), or "" when none answers.
+    func dnsStatus() -> String {
+        let py = "import socket,sys;s=socket.socket(socket.AF_UNIX);s.settimeout(2);s.connect(sys.argv[1]);s.sendall(b'status\\n');print(s.recv(4096).decode().strip())"
+        return run(["/usr/bin/python3", "-c", py, dnsRoot + "/control.sock"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The addresses the DNS server listens on (from its status).
+    func dnsListening() -> [String] {
+        guard let f = dnsStatus().split(separator: " ").first(where: { $0.hasPrefix("listening=") }) else { return [] }
+        return f.dropFirst("listening=".count).split(separator: ",").map(String.init).sorted()
+    }
+}
+
+@Suite(.enabled(if: isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/dig"), "needs root and dig"))
+struct EveryGatewayServed {
+    /// A network of two subnets (one range set, as Docker's --subnet A --subnet B): a
+    /// container in the second must not take DNS away from those in the first; the server
+    /// listens on each gateway while a container uses it.
+    @Test func twoSubnetsOneRangeSet() throws {
+        try withLab { lab in
+            let d = Named(lab: lab)
+            try lab.writeConflist("two", #"""
+            {"cniVersion":"1.1.0","name":"two","plugins":[
+              {"type":"bridge","bridge":"\#(lab.bridgeName("tw"))","isGateway":true,"allSubnetGateways":true,
+               "ipam":{"type":"host-local","dataDir":"\#(lab.dataDir)","ranges":[[
+                 {"subnet":"10.231.0.0/24","rangeStart":"10.231.0.2","rangeEnd":"10.231.0.3"},{"subnet":"10.232.0.0/24"}]]}},
+              {"type":"dns-alias","upstream":[]}]}
+            """#)
+            let a1 = lab.id + "-a1", a2 = lab.id + "-a2", b1 = lab.id + "-b1"
+            let r1 = try d.run("two", a1, name: "first")
+            let r2 = try d.run("two", a2, name: "second")
+            let r3 = try d.run("two", b1, name: "third")
+            #expect(r1.dns.nameservers == ["10.231.0.1"] && r2.dns.nameservers == ["10.231.0.1"])
+            #expect(r3.dns.nameservers == ["10.232.0.1"], "\(r3.dns)")
+            #expect(d.address(r3).hasPrefix("10.232.0."))
+            #expect(lab.dnsListening() == ["10.231.0.1", "10.232.0.1"], "\(lab.dnsStatus())")
+            // Each container asks its own gateway, and every name answers everywhere.
+            for (ns, server) in [(a1, "10.231.0.1"), (a2, "10.231.0.1"), (b1, "10.232.0.1")] {
+                #expect(d.dig(ns, "first", server: server) == [d.address(r1)], "\(ns) via \(server)")
+                #expect(d.dig(ns, "third", server: server) == [d.address(r3)], "\(ns) via \(server)")
+            }
+            // The second subnet's only container leaves: its gateway goes, the first's stays.
+            #expect(lab.cnictl(["del", "two", b1]).status == 0)
+            #expect(lab.dnsListening() == ["10.231.0.1"], "\(lab.dnsStatus())")
+            #expect(d.dig(a2, "first", server: "10.231.0.1") == [d.address(r1)])
+            // One of the first subnet's two leaves: still served for the other.
+            #expect(lab.cnictl(["del", "two", a1]).status == 0)
+            #expect(lab.dnsListening() == ["10.231.0.1"])
+            #expect(d.dig(a2, "second", server: "10.231.0.1") == [d.address(r2)])
+        }
+    }
+
+    /// A bridge with two range sets (IPv4 and IPv6): every container gets both gateways as
+    /// nameservers, and the server answers on both.
+    @Test func twoRangeSetsBothFamilies() throws {
+        try withLab { lab in
+            let d = Named(lab: lab)
+            try d.network("dual", subnet: "10.233.0.0/24", v6: "fd00:233::/64")
+            let c1 = lab.id + "-c1", c2 = lab.id + "-c2"
+            let r1 = try d.run("dual", c1, name: "one")
+            try d.run("dual", c2, name: "two")
+            #expect(Set(r1.dns.nameservers) == ["10.233.0.1", "fd00:233::1"], "\(r1.dns)")
+            #expect(lab.dnsListening() == ["10.233.0.1", "fd00:233::1"], "\(lab.dnsStatus())")
+            #expect(d.dig(c2, "one", server: "10.233.0.1") == [d.address(r1)])
+            #expect(d.dig(c2, "one", "AAAA", server: "fd00:233::1") == [d.address(r1, .v6)])
+        }
+    }
+}
+
+@Suite(.enabled(if: isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/dig"), "needs root and dig"))
+struct DaemonsBoundToTheirNamespace {
+    /// A DNS server running in another network namespace with the same run directory (a
+    /// nested runtime, a simulated host, a namespace deleted but still held) is never used:
+    /// the plugin starts the server of its own namespace, and names resolve there.
+    @Test func dnsServerOfAnotherNamespaceIsNotUsed() throws {
+        try withLab { lab in
+            let other = try lab.container("elsewhere")
+            // A server started in the other namespace, with the lab's run dir, serving nothing
+            // there yet (--stay: it does not exit when idle).
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: nsenterCommand)
+            p.arguments = ["--net=" + lab.path(other), buildDir + "/swiftcni-dns", "--run-dir", lab.runDir, "--stay"]
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+            func theirSocket() -> String? {
+                let dirs = (try? FileManager.default.contentsOfDirectory(atPath: lab.runDir + "/dns")) ?? []
+                return dirs.first { FileManager.default.fileExists(atPath: lab.runDir + "/dns/\($0)/control.sock") }
+            }
+            let deadline = Date().addingTimeInterval(5)
+            while theirSocket() == nil, Date() < deadline { usleep(20_000) }
+            let theirs = try #require(theirSocket(), "the other namespace's server did not start")
+            let d = Named(lab: lab)
+            try d.network("here", subnet: "10.234.0.0/24", upstream: [])
+            let c1 = lab.id + "-c1", c2 = lab.id + "-c2"
+            let r1 = try d.run("here", c1, name: "web")
+            try d.run("here", c2, name: "client")
+            // Ours is another server, in the lab's host namespace; its records are its own.
+            let dirs = try FileManager.default.contentsOfDirectory(atPath: lab.runDir + "/dns").sorted()
+            #expect(dirs.count == 2, "\(dirs)")
+            let mine = try #require(dirs.first { $0 != theirs })
+            #expect(FileManager.default.fileExists(atPath: lab.runDir + "/dns/\(mine)/networks/here"))
+            #expect(!FileManager.default.fileExists(atPath: lab.runDir + "/dns/\(theirs)/networks/here"))
+            #expect(d.dig(c2, "web", server: "10.234.0.1") == [d.address(r1)])
+            // The other one still runs, serving nothing of ours.
+            #expect(kill(p.processIdentifier, 0) == 0)
+        }
+    }
+
+    /// An overlay agent of another network namespace holding this host's state: ADD fails
+    /// with code 111 naming it, and creates nothing (the agent would program the other
+    /// namespace's VXLAN device, and this one would learn no other host).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd")))
+    func overlayAgentOfAnotherNamespaceFailsTheAdd() throws {
+        try withLab { lab in
+            let other = try lab.container("elsewhere")
+            let c1 = try lab.container("c1")
+            // A real etcd inside the lab's host namespace, on its loopback.
+            let etcd = Process()
+            etcd.executableURL = URL(fileURLWithPath: nsenterCommand)
+            etcd.arguments = ["--net=" + lab.path(lab.host), "etcd", "--name", "e", "--data-dir", lab.root + "/etcd",
+                              "--listen-client-urls", "http://127.0.0.1:23790", "--advertise-client-urls", "http://127.0.0.1:23790",
+                              "--listen-peer-urls", "http://127.0.0.1:23800", "--initial-advertise-peer-urls", "http://127.0.0.1:23800",
+                              "--initial-cluster", "e=http://127.0.0.1:23800"]
+            etcd.standardOutput = FileHandle.nullDevice
+            etcd.standardError = FileHandle.nullDevice
+            try etcd.run()
+            defer { kill(etcd.processIdentifier, SIGKILL); etcd.waitUntilExit() }
+            var healthy = false
+            for _ in 0..<100 where !healthy {
+                healthy = lab.exec(lab.host, "etcdctl --endpoints=http://127.0.0.1:23790 endpoint health").status == 0
+                if !healthy { usleep(50_000) }
+            }
+            #expect(healthy, "etcd did not start")
+            // The agent this host's plugin would start (same settings), but in another namespace.
+            let agentDir = lab.runDir + "/overlay"
+            try FileManager.default.createDirectory(atPath: agentDir, withIntermediateDirectories: true)
+            try #"{"etcd":{"endpoints":["http://127.0.0.1:23790"],"prefix":"/swiftcni","timeoutMs":3000},"host":"h1","vtep":"127.0.0.1"}"#
+                .write(toFile: agentDir + "/agent.json", atomically: false, encoding: .utf8)
+            let agent = Process()
+            agent.executableURL = URL(fileURLWithPath: nsenterCommand)
+            agent.arguments = ["--net=" + lab.path(other), buildDir + "/swiftcni-overlay-agent", "--stay"]
+            agent.environment = ["SWIFTCNI_RUN_DIR": lab.runDir, "SWIFTCNI_STATE_DIR": lab.root + "/state", "SWIFTCNI_HOST_ID": "h1"]
+            agent.standardError = FileHandle.nullDevice
+            try agent.run()
+            defer { kill(agent.processIdentifier, SIGKILL); agent.waitUntilExit() }
+            let deadline = Date().addingTimeInterval(5)
+            while !FileManager.default.fileExists(atPath: agentDir + "/control.sock"), Date() < deadline { usleep(20_000) }
+            let before = lab.links(lab.host)
+            let conf = #"{"cniVersion":"1.1.0","name":"ov","type":"overlay","vni":77,"underlay":"lo","etcd":{"endpoints":["http://127.0.0.1:23790"]},"ipam":{"type":"host-local","dataDir":"\#(lab.dataDir)","subnet":"10.235.0.0/24"}}"#
+            let r = lab.plugin("overlay", "ADD", config: conf, containerID: "x1", netns: c1, env: ["SWIFTCNI_HOST_ID": "h1"])
+            #expect(r.status == 1)
+            #expect(r.error?.code == CNIErrorCode(rawValue: 111), "\(r.stdout)")
+            #expect(r.error?.msg.contains("serves another network namespace") == true, "\(r.stdout)")
+            #expect(lab.links(lab.host) == before)
+            #expect(lab.links(c1) == ["lo"])
+            let keys = lab.exec(lab.host, "etcdctl --endpoints=http://127.0.0.1:23790 get --prefix /swiftcni --keys-only").out
+            #expect(!keys.contains("/netconfigs/") && !keys.contains("/endpoints/") && !keys.contains("/ipam/"), "\(keys)")
         }
     }
 }

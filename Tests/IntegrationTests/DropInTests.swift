@@ -57,7 +57,7 @@ struct DropIn {
             let result = try JSON.parse(add.out)
             let id = "cnictl-" + stableHash(lab.path(c))
             #expect(lab.ruleset(lab.host).contains("18094"))
-            #expect(FileManager.default.fileExists(atPath: lab.runDir + "/dns/networks/junk/\(id):eth0"))
+            #expect(FileManager.default.fileExists(atPath: lab.dnsRoot + "/networks/junk/\(id):eth0"))
             // What a runtime sends on DEL that no plugin can use: wrong types, unknown and
             // malformed CNI_ARGS, a bad MAC, a bad requested IP, an unusable prevResult.
             let junk = #""runtimeConfig":{"portMappings":[{"hostPort":"x"}],"aliases":[5],"ipRanges":"junk","ips":["nope"],"mac":"zz"},"args":{"cni":{"ips":[7]}}"#
@@ -73,7 +73,7 @@ struct DropIn {
             #expect(!lab.ruleset(lab.host).contains("18094"))
             #expect(lab.links(c) == ["lo"])
             #expect(lab.allocations("junk").isEmpty)
-            #expect(!FileManager.default.fileExists(atPath: lab.runDir + "/dns/networks/junk/\(id):eth0"))
+            #expect(!FileManager.default.fileExists(atPath: lab.dnsRoot + "/networks/junk/\(id):eth0"))
             #expect(!FileManager.default.fileExists(atPath: lab.runDir + "/portmap/junk/\(id):eth0"))
             // A configuration that names nothing is still refused.
             let bad = lab.plugin("bridge", "DEL", config: #"{"cniVersion":"1.0.0","name":"junk","type":"bridge","bridge":5}"#,
@@ -133,7 +133,7 @@ struct DropIn {
             try dead.run()
             dead.waitUntilExit()
             let pid = dead.processIdentifier
-            let pm = lab.runDir + "/portmap/crash", dns = lab.runDir + "/dns/networks/crash", ipam = lab.dataDir + "/crash"
+            let pm = lab.runDir + "/portmap/crash", dns = lab.dnsRoot + "/networks/crash", ipam = lab.dataDir + "/crash"
             let index = lab.dataDir + "/.swiftcni/crash"
             func plant(_ paths: [String]) {
                 for p in paths { FileManager.default.createFile(atPath: p, contents: Data("half".utf8)) }

@@ -288,19 +288,32 @@ final class Lab: @unchecked Sendable {
         try json.write(toFile: confDir + "/\(name).conflist", atomically: true, encoding: .utf8)
     }
 
-    /// The lab's DNS server (started by dns-alias with the lab's run dir), if running.
-    var dnsServerPID: Int32? {
-        guard let s = try? String(contentsOfFile: runDir + "/dns/server.pid", encoding: .utf8),
+    /// The kernel's cookie of the lab's host network namespace (SO_NETNS_COOKIE), read
+    /// inside it.
+    lazy var hostCookie: String = {
+        let py = "import socket;s=socket.socket(socket.AF_UNIX);print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET,71,8),'little'))"
+        return run([nsenterCommand, "--net=" + path(host), "/usr/bin/python3", "-c", py]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }()
+
+    /// The DNS state of the lab's host namespace: `<run dir>/dns/netns-<cookie>`.
+    var dnsRoot: String { runDir + "/dns/netns-" + hostCookie }
+
+    /// The DNS server of the lab's host namespace (started by dns-alias), if running.
+    var dnsServerPID: Int32? { Lab.daemonPID(dnsRoot + "/server.pid", "swiftcni-dns", runDir) }
+
+    /// The pid in `pidFile` if it is a live `name` started for `runDir`.
+    static func daemonPID(_ pidFile: String, _ name: String, _ runDir: String) -> Int32? {
+        guard let s = try? String(contentsOfFile: pidFile, encoding: .utf8),
               let pid = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)),
               let cmd = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
-              cmd.contains("swiftcni-dns"), cmd.contains(runDir) else { return nil }
+              cmd.contains(name), cmd.contains(runDir) else { return nil }
         return pid
     }
 
     /// Waits (at most `seconds`) for the lab's DNS server to exit, as it does once it serves
     /// no record; true when it has.
     @discardableResult
-    func dnsServerExited(within seconds: Double = 6) -> Bool {
+    func dnsServerExited(within seconds: Double = 10) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while dnsServerPID != nil {
             if Date() > deadline { return false }
@@ -310,7 +323,11 @@ final class Lab: @unchecked Sendable {
     }
 
     func cleanup() {
-        if let pid = dnsServerPID { kill(pid, SIGKILL) }
+        if let pid = Lab.daemonPID(runDir + "/overlay/server.pid", "swiftcni-overlay-agent", "") { kill(pid, SIGKILL) }
+        // Every DNS server of this run dir (one per namespace that used it).
+        for d in (try? FileManager.default.contentsOfDirectory(atPath: runDir + "/dns")) ?? [] {
+            if let pid = Lab.daemonPID(runDir + "/dns/\(d)/server.pid", "swiftcni-dns", runDir) { kill(pid, SIGKILL) }
+        }
         // Containers made by `cnictl run` are named after the lab too.
         for ns in ((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []) where ns.hasPrefix(id + "-") && !namespaces.contains(ns) {
             namespaces.insert(ns, at: 0)

@@ -49,14 +49,35 @@ import Testing
 }
 
 @Suite struct OverlayModel {
-    @Test func keys() {
-        let k = OverlayKeys("/swiftcni")
-        let e = k.endpoint("net", host: "h1", containerID: "c1", ifname: "eth0")
-        #expect(e == "/swiftcni/networks/net/endpoints/h1/c1:eth0")
-        #expect(k.parseEndpoint(e)! == ("net", "h1"))
-        #expect(k.parseEndpoint("/swiftcni/networks/net/ipam/ips/10.0.0.1") == nil)
-        #expect(k.parseHost("/swiftcni/hosts/h1") == "h1")
-        #expect(k.parseHost("/swiftcni/hosts/") == nil)
+    /// The one key layout: every key built parses back to the names it was built from, the
+    /// kinds do not mistake each other, and the spellings are the documented ones.
+    @Test(arguments: ["/swiftcni", "/x/y"])
+    func keyLayoutRoundTrips(_ prefix: String) {
+        let k = ClusterKeys(prefix)
+        #expect(OverlayKeys.self == ClusterKeys.self)
+        for (net, host, cid, ifn) in [("net", "h1", "c1", "eth0"), ("my-multihost-network", "host-b", "cnictl-0a1b2c", "eth1"),
+                                      ("n.1", "h_2", "abc:def", "net0")] {
+            let e = k.endpoint(net, host: host, containerID: cid, ifname: ifn)
+            #expect(e == "\(prefix)/networks/\(net)/endpoints/\(host)/\(cid):\(ifn)")
+            let p = k.parseEndpoint(e)
+            #expect(p?.network == net && p?.host == host && p?.containerID == cid && p?.ifname == ifn, "\(e)")
+            #expect(e.hasPrefix(k.endpoints(net, host: host)) && e.hasPrefix(k.endpoints(net)) && e.hasPrefix(k.network(net)))
+            #expect(k.parseHost(k.host(host)) == host)
+            #expect(k.parseNetconfig(k.netconfig(net)) == net)
+            let a = k.address(net, "10.10.1.2")
+            #expect(a == "\(prefix)/networks/\(net)/ipam/ips/10.10.1.2")
+            #expect(k.parseAddress(a)?.network == net && k.parseAddress(a)?.address == "10.10.1.2")
+            #expect(k.owners(net, containerID: cid, ifname: ifn) == "\(prefix)/networks/\(net)/ipam/owners/\(cid):\(ifn)/")
+            #expect(k.lastReserved(net, rangeSet: 1) == "\(prefix)/networks/\(net)/ipam/last/1")
+            #expect(k.cnictlNetwork(net) == "\(prefix)/cnictl/networks/\(net)" && k.cnictlNetwork(net).hasPrefix(k.cnictlNetworks))
+            // No kind parses as another.
+            #expect(k.parseEndpoint(a) == nil && k.parseAddress(e) == nil && k.parseHost(e) == nil && k.parseNetconfig(e) == nil)
+            #expect(k.parseEndpoint(k.host(host)) == nil && k.parseAddress(k.lastReserved(net, rangeSet: 0)) == nil)
+        }
+        #expect(k.parseHost("\(prefix)/hosts/") == nil)
+        #expect(k.parseHost("\(prefix)/hosts/a/b") == nil)
+        #expect(k.parseEndpoint("\(prefix)/networks/net/endpoints/h1/nocolon") == nil)
+        #expect(k.parseEndpoint("/other/networks/net/endpoints/h1/c:eth0") == nil)
     }
 
     @Test func endpointRecord() {

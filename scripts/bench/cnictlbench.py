@@ -9,6 +9,7 @@ portmap + dns-alias, as `cnictl network create` writes it); then `--runs` times
 cnictl's share = wall time − the plugin execs it reports; split into start-up (wall − the
 command's own time) and the command's own work. Medians; target ≤ 10 ms per attachment.
 """
+import glob
 import argparse
 import os
 import re
@@ -88,7 +89,7 @@ def main():
         subprocess.run(inhost + cnictl + ["network", "rm", "web"], env=env, capture_output=True)
         pid = None
         try:
-            pid = int(open(tmp + "/run/dns/server.pid").read())
+            pid = int(open(glob.glob(tmp + "/run/dns/netns-*/server.pid")[0]).read())
             if "swiftcni-dns" in open("/proc/%d/cmdline" % pid).read():
                 os.kill(pid, 9)
         except Exception:

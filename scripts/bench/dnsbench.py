@@ -14,6 +14,7 @@ resident memory of both with 10,000 records, and a steady dnsperf load while 200
 are added and removed through cnictl (queries lost must be 0). Everything is removed at the
 end; no query leaves the namespaces (no upstream is configured, dnsmasq has --no-resolv).
 """
+import glob
 import argparse
 import json
 import os
@@ -90,7 +91,7 @@ class DNSBench:
         return r.stdout
 
     def server_pid(self):
-        with open(os.path.join(self.run_dir, "dns", "server.pid")) as f:
+        with open(glob.glob(os.path.join(self.run_dir, "dns", "netns-*", "server.pid"))[0]) as f:
             return int(f.read().strip())
 
     def register(self, first, count):
@@ -268,7 +269,7 @@ def main():
         b.register(args.names, 10000 - args.names)
         b.start_dnsmasq(10000)
         status = b.in_host([sys.executable, "-c", "import socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
-                            "s.sendall(b'status\\n');print(s.recv(4096).decode())", os.path.join(b.run_dir, "dns", "control.sock")])
+                            "s.sendall(b'status\\n');print(s.recv(4096).decode())", glob.glob(os.path.join(b.run_dir, "dns", "netns-*", "control.sock"))[0]])
         rss = {"ours": b.rss_kb(b.server_pid()), "dnsmasq": b.rss_kb(b.dnsmasq_pid())}
         churn = None
         if args.churn:

@@ -35,7 +35,7 @@ cleanup() {
   # The container's processes, containerd and its shims (their command lines name $WORK).
   pid=$(cat "$WORK/task.pid" 2>/dev/null) && kill -9 "$pid" 2>/dev/null
   for p in $(pgrep -f "$WORK"); do kill -9 "$p" 2>/dev/null; done
-  p=$(cat "$WORK/run/dns/server.pid" 2>/dev/null) && grep -qs swiftcni-dns "/proc/$p/cmdline" && kill -9 "$p"
+  p=$(cat "$WORK"/run/dns/netns-*/server.pid 2>/dev/null) && grep -qs swiftcni-dns "/proc/$p/cmdline" && kill -9 "$p"
   ip netns del "$HOST" 2>/dev/null
   for ((i = ${#CREATED[@]} - 1; i >= 0; i--)); do rmdir "${CREATED[i]}" 2>/dev/null; done
   for m in $(awk -v w="$WORK" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
@@ -141,7 +141,7 @@ links=$(ip -n "$HOST" -o link show | awk -F': ' '{print $2}' | grep -v '^lo$' ||
 if [[ $MODE != reference ]] && ip netns exec "$HOST" nft list ruleset 2>/dev/null | grep -q '10\.149\.0\.'; then
   echo "containerd-test: the container's address is left in the ruleset" >&2; exit 1
 fi
-recs=$(ls "$WORK/run/dns/networks/$NET" 2>/dev/null | grep -v '^_network$' || true)
+recs=$(ls "$WORK"/run/dns/netns-*/networks/"$NET" 2>/dev/null | grep -v '^_network$' || true)
 [[ -z $recs ]] || { echo "containerd-test: DNS records left: $recs" >&2; exit 1; }
 [[ $MODE == reference ]] && echo "containerd-test: removal left no allocation or veth" || echo "containerd-test: removal left no allocation, link, rule or record"
 echo "containerd-test: ok"

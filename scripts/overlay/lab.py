@@ -3,6 +3,7 @@ as network namespaces on it (each with its own swiftcni state roots), and a real
 cluster (1 or 3 members) in another namespace on the underlay. Used by the multi-host test
 and the overlay benchmark. Everything it creates is removed by cleanup(), also after a failure.
 Traffic stays inside the namespaces it creates."""
+import glob
 import json
 import os
 import shutil
@@ -50,6 +51,10 @@ class Host:
 
     def pidfile(self, which):
         p = os.path.join(self.root, "run", which, "server.pid")
+        if which == "dns":
+            # The DNS server's state is per network namespace: run/dns/netns-<cookie>/.
+            found = glob.glob(os.path.join(self.root, "run", "dns", "netns-*", "server.pid"))
+            p = found[0] if found else p
         try:
             pid = int(open(p).read().strip())
             if "swiftcni" in open("/proc/%d/cmdline" % pid).read():

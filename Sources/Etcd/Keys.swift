@@ -1,0 +1,82 @@
+// The suite's key layout in etcd, owned here and nowhere else (the overlay plugin and agent,
+// host-local's etcd store and cnictl all build and parse keys through it):
+//
+//   <prefix>/hosts/<host>                                      {"vtep": …}   (leased by the host's agent)
+//   <prefix>/netconfigs/<network>                              {"vni": …, "subnets": […]}   (first ADD anywhere)
+//   <prefix>/networks/<network>/endpoints/<host>/<cid>:<if>    an endpoint record
+//   <prefix>/networks/<network>/ipam/ips/<ip>                  "containerID\nifname\nhost"
+//   <prefix>/networks/<network>/ipam/owners/<cid>:<if>/<ip>    ""   (an attachment's addresses)
+//   <prefix>/networks/<network>/ipam/last/<rangeSet>           the last address handed out (hint)
+//   <prefix>/cnictl/networks/<network>                         cnictl's definition of an overlay network
+//
+// Names (network, host, container ID, ifname) never contain "/", so every key parses back
+// to the names it was built from.
+
+public struct ClusterKeys: Sendable, Equatable {
+    public let prefix: String
+    public init(_ prefix: String) { self.prefix = prefix }
+
+    // MARK: hosts
+
+    public var hosts: String { "\(prefix)/hosts/" }
+    public func host(_ h: String) -> String { hosts + h }
+
+    /// The host of a `hosts/<host>` key.
+    public func parseHost(_ key: String) -> String? {
+        guard key.hasPrefix(hosts) else { return nil }
+        let h = key.dropFirst(hosts.count)
+        return h.isEmpty || h.contains("/") ? nil : String(h)
+    }
+
+    // MARK: network definitions
+
+    public var netconfigs: String { "\(prefix)/netconfigs/" }
+    public func netconfig(_ n: String) -> String { netconfigs + n }
+
+    public func parseNetconfig(_ key: String) -> String? {
+        guard key.hasPrefix(netconfigs) else { return nil }
+        let n = key.dropFirst(netconfigs.count)
+        return n.isEmpty || n.contains("/") ? nil : String(n)
+    }
+
+    // MARK: a network's keys
+
+    /// Everything of every network (endpoints and IPAM).
+    public var networks: String { "\(prefix)/networks/" }
+    /// Everything of one network.
+    public func network(_ n: String) -> String { "\(networks)\(n)/" }
+
+    public func endpoints(_ n: String) -> String { network(n) + "endpoints/" }
+    public func endpoints(_ n: String, host h: String) -> String { endpoints(n) + h + "/" }
+    public func endpoint(_ n: String, host h: String, containerID: String, ifname: String) -> String {
+        endpoints(n, host: h) + containerID + ":" + ifname
+    }
+
+    /// (network, host, container ID, ifname) of an endpoint key.
+    public func parseEndpoint(_ key: String) -> (network: String, host: String, containerID: String, ifname: String)? {
+        guard key.hasPrefix(networks) else { return nil }
+        let parts = key.dropFirst(networks.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[1] == "endpoints", !parts[0].isEmpty, !parts[2].isEmpty,
+              let c = parts[3].lastIndex(of: ":") else { return nil }
+        return (String(parts[0]), String(parts[2]), String(parts[3][..<c]), String(parts[3][parts[3].index(after: c)...]))
+    }
+
+    public func ipam(_ n: String) -> String { network(n) + "ipam/" }
+    public func addresses(_ n: String) -> String { ipam(n) + "ips/" }
+    public func address(_ n: String, _ ip: String) -> String { addresses(n) + ip }
+    public func owners(_ n: String, containerID: String, ifname: String) -> String { ipam(n) + "owners/\(containerID):\(ifname)/" }
+    public func lastReserved(_ n: String, rangeSet: Int) -> String { ipam(n) + "last/\(rangeSet)" }
+
+    /// (network, address) of an `ipam/ips/<ip>` key.
+    public func parseAddress(_ key: String) -> (network: String, address: String)? {
+        guard key.hasPrefix(networks) else { return nil }
+        let parts = key.dropFirst(networks.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[1] == "ipam", parts[2] == "ips", !parts[0].isEmpty, !parts[3].isEmpty else { return nil }
+        return (String(parts[0]), String(parts[3]))
+    }
+
+    // MARK: cnictl
+
+    public var cnictlNetworks: String { "\(prefix)/cnictl/networks/" }
+    public func cnictlNetwork(_ n: String) -> String { cnictlNetworks + n }
+}
