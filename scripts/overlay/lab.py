@@ -21,6 +21,16 @@ def sh(cmd, check=True, **kw):
     return r
 
 
+def wait(cond, timeout=10.0):
+    """Waits (at most `timeout` s) for `cond()` to hold; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
 class Host:
     def __init__(self, lab, name, index):
         self.lab = lab

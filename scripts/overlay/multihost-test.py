@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import Lab, sh  # noqa: E402
+from lab import Lab, sh, wait  # noqa: E402
 
 NET = "mhnet"
 SUBNETS = [ipaddress.ip_network("10.10.0.0/16"), ipaddress.ip_network("10.11.0.0/16")]
@@ -88,15 +88,6 @@ def neigh_ips(host):
 
 def mac_of(ns):
     return sh("ip -n %s -o link show eth0" % ns).stdout.split("link/ether ")[1].split()[0]
-
-
-def wait(cond, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def mesh(lab):

@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lab import Lab, sh  # noqa: E402
+from lab import Lab, sh, wait  # noqa: E402
 
 NET = "stress"
 VNI = 4242
@@ -47,15 +47,6 @@ def conflist(lab):
         {"type": "overlay", "vni": VNI, "underlay": "eth0", "etcd": {"endpoints": lab.endpoints},
          "ipam": {"type": "host-local", "ranges": RANGES}, "capabilities": {"aliases": True}},
         {"type": "dns-alias", "domainName": "stress.test", "upstream": [], "capabilities": {"aliases": True}}]}
-
-
-def wait(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def agent_pid(h):
