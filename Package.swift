@@ -1,9 +1,22 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Plugins (bridge, host-local, loopback, ...) must not link Foundation: they are
-// exec'd once per CNI operation and Foundation costs milliseconds of start-up.
-// Only cnictl (the harness) and the daemons may use it.
+// The layers (DESIGN.md "Layers"), bottom up:
+//   CShim, CMnl, CNftnl      C: what Swift cannot import; libmnl; libnftnl
+//   Base                     system calls, files, locks, addresses, JSON, exec, daemon plumbing
+//   Netlink, Firewall,       the kernel (rtnetlink, nftables), DNS wire and zone, the etcd
+//   DNS, Etcd                client: each on Base and its C library only, none knows CNI
+//   CNI                      the contract, on Base only; maps every module's errors to codes
+//   IPAM, HostLocalIPAM,     network logic: allocation (pure), its stores and host-local;
+//   BridgeNetwork, Portmap-  the bridge, portmap, dns-alias, loopback and overlay plugins;
+//   Plugin, DNSAliasPlugin,  the chain runner and cnictl's commands
+//   LoopbackPlugin, Overlay,
+//   CNIRuntime, CnictlCommands
+//   DNSServer                the DNS server daemon's logic (SwiftNIO)
+//   <executables>            thin: a main.swift that hands over to one of the above
+//
+// Plugins must not link Foundation: they are exec'd once per CNI operation and Foundation
+// costs milliseconds of start-up. Only cnictl (the harness) and the daemons may use it.
 let package = Package(
     name: "swiftcni",
     platforms: [.macOS(.v15)],
@@ -24,66 +37,75 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // System libraries (apt: libmnl-dev, libnftnl-dev).
+        // C: system libraries (apt: libmnl-dev, libnftnl-dev) and what Swift cannot import
+        // (setns/unshare with _GNU_SOURCE, function-like macros).
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
-        // What Swift cannot import: setns/unshare (_GNU_SOURCE), function-like macros.
         .target(name: "CShim"),
 
-        // The CNI contract: env, config and result types, errors, plugin entry, delegation, JSON.
-        .target(name: "CNI", dependencies: ["CShim"]),
-        // Netlink on libmnl: netns-bound sockets, links, addresses, routes, sysctl, netns.
-        .target(name: "Netlink", dependencies: ["CNI", "CMnl", "CShim"]),
-        // nftables on libnftnl: ruleset model, planning, one atomic batch per operation.
-        .target(name: "Firewall", dependencies: ["CNI", "Netlink", "CNftnl", "CMnl"]),
-        // Address ranges, allocator, stores, the host-local IPAM logic.
-        .target(name: "IPAM", dependencies: ["CNI", "Etcd"]),
-        // etcd v3 client (JSON gateway over a small HTTP/1.1 client; Foundation-free).
-        .target(name: "Etcd", dependencies: ["CNI"]),
-        // A container on a Linux bridge: the bridge plugin's logic (overlay builds on it).
-        .target(name: "BridgeNetwork", dependencies: ["CNI", "Netlink", "IPAM", "Firewall"]),
-        // Overlay networks: the plugin's logic, the agent, FDB/neighbour/DNS programming.
-        .target(name: "Overlay", dependencies: ["CNI", "Netlink", "IPAM", "Etcd", "DNS", "BridgeNetwork"],
+        // Base: system calls, files, locks, IP/MAC addresses, the JSON value, exec, daemon
+        // plumbing, and the kinds of failure lower modules report. Knows nothing above it.
+        .target(name: "Base", dependencies: ["CShim"]),
+
+        // The kernel and the wire: each on Base and its C library only.
+        .target(name: "Netlink", dependencies: ["Base", "CMnl", "CShim"]),
+        .target(name: "Firewall", dependencies: ["Base", "Netlink", "CNftnl", "CMnl"]),
+        .target(name: "DNS", dependencies: ["Base"]),
+        .target(name: "Etcd", dependencies: ["Base"]),
+
+        // The CNI contract: env, config reader, results 0.3.0–1.1.0, codes and the one
+        // mapping of every module's errors to them, the plugin entry point, delegation.
+        .target(name: "CNI", dependencies: ["Base"]),
+
+        // Network logic.
+        .target(name: "IPAM", dependencies: ["Base", "CNI"]),
+        .target(name: "HostLocalIPAM", dependencies: ["Base", "CNI", "IPAM", "Etcd"]),
+        .target(name: "BridgeNetwork", dependencies: ["Base", "CNI", "Netlink", "IPAM", "HostLocalIPAM", "Firewall"]),
+        .target(name: "PortmapPlugin", dependencies: ["Base", "CNI", "Netlink", "Firewall"]),
+        .target(name: "DNSAliasPlugin", dependencies: ["Base", "CNI", "DNS", "Firewall"]),
+        .target(name: "LoopbackPlugin", dependencies: ["Base", "CNI", "Netlink"]),
+        .target(name: "Overlay", dependencies: ["Base", "CNI", "Netlink", "IPAM", "HostLocalIPAM", "Etcd", "DNS", "BridgeNetwork"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
-        // DNS: wire codec, record store and lookup (pure), state files, control client.
-        .target(name: "DNS", dependencies: ["CNI"]),
-        // The portmap plugin's logic (configuration, resolution of published ports).
-        .target(name: "PortmapPlugin", dependencies: ["CNI", "Netlink", "Firewall"]),
-        // The dns-alias plugin's logic (configuration, registration with the DNS server).
-        .target(name: "DNSAliasPlugin", dependencies: ["CNI", "DNS", "Firewall"]),
-        // The DNS server (a daemon, so SwiftNIO and swift-log are fine here).
+        // The chain runner (conflists run as a runtime runs them, libcni's result cache).
+        .target(name: "CNIRuntime", dependencies: ["Base", "CNI"]),
+        // cnictl's commands: the CNI harness and Docker's network commands.
+        .target(name: "CnictlCommands", dependencies: [
+            "Base", "CNI", "CNIRuntime", "Netlink", "Etcd", "HostLocalIPAM",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // The DNS server daemon (SwiftNIO and swift-log are fine in a daemon).
         .target(name: "DNSServer", dependencies: [
-            "CNI", "DNS", "CShim",
+            "Base", "DNS", "CShim",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: [.swiftLanguageMode(.v5)]),
 
-        // Plugins: thin executables.
-        .executableTarget(name: "bridge", dependencies: ["CNI", "IPAM", "BridgeNetwork"], path: "Sources/bridge"),
-        .executableTarget(name: "host-local", dependencies: ["CNI", "IPAM"], path: "Sources/host-local"),
-        .executableTarget(name: "loopback", dependencies: ["CNI", "Netlink"], path: "Sources/loopback"),
+        // Executables: thin.
+        .executableTarget(name: "bridge", dependencies: ["CNI", "HostLocalIPAM", "BridgeNetwork"], path: "Sources/bridge"),
+        .executableTarget(name: "host-local", dependencies: ["CNI", "HostLocalIPAM"], path: "Sources/host-local"),
+        .executableTarget(name: "loopback", dependencies: ["CNI", "LoopbackPlugin"], path: "Sources/loopback"),
         .executableTarget(name: "portmap", dependencies: ["CNI", "PortmapPlugin"], path: "Sources/portmap"),
-        .executableTarget(name: "overlay", dependencies: ["CNI", "IPAM", "Overlay"], path: "Sources/overlay"),
-        .executableTarget(name: "swiftcni-overlay-agent", dependencies: ["CNI", "Overlay"], path: "Sources/swiftcni-overlay-agent"),
         .executableTarget(name: "dns-alias", dependencies: ["CNI", "DNSAliasPlugin"], path: "Sources/dns-alias"),
+        .executableTarget(name: "overlay", dependencies: ["CNI", "HostLocalIPAM", "Overlay"], path: "Sources/overlay"),
+        .executableTarget(name: "swiftcni-overlay-agent", dependencies: ["Base", "Overlay"], path: "Sources/swiftcni-overlay-agent"),
         .executableTarget(name: "swiftcni-dns", dependencies: [
-            "CNI", "DNS", "DNSServer", .product(name: "Logging", package: "swift-log"),
+            "Base", "DNS", "DNSServer", .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/swiftcni-dns"),
+        .executableTarget(name: "cnictl", dependencies: ["CnictlCommands"], path: "Sources/cnictl"),
 
-        // The harness (may use Foundation).
-        .executableTarget(name: "cnictl", dependencies: [
-            "CNI", "Netlink", "Etcd",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], path: "Sources/cnictl"),
-
-        .testTarget(name: "CNITests", dependencies: ["CNI"]),
-        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "CNI"]),
-        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "CNI"]),
-        .testTarget(name: "DNSTests", dependencies: ["DNS", "CNI"]),
-        .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Etcd", "CNI"]),
-        .testTarget(name: "PluginConfigTests", dependencies: ["CNI", "BridgeNetwork", "IPAM", "PortmapPlugin", "DNSAliasPlugin", "Overlay"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Netlink", "IPAM"]),
+        .testTarget(name: "BaseTests", dependencies: ["Base"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "Base"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Base", "CMnl"]),
+        .testTarget(name: "IPAMTests", dependencies: ["IPAM", "HostLocalIPAM", "CNI", "Base"]),
+        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Base"]),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "Base"]),
+        .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Etcd", "HostLocalIPAM", "CNI", "Base"]),
+        .testTarget(name: "PluginConfigTests", dependencies: [
+            "CNI", "Base", "BridgeNetwork", "HostLocalIPAM", "PortmapPlugin", "DNSAliasPlugin", "Overlay", "CNIRuntime", "Firewall",
+        ]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Base", "Netlink", "IPAM"]),
     ]
 )

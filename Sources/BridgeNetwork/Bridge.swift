@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Base
 import CNI
 import Firewall
 import Netlink
@@ -81,8 +82,12 @@ public struct Bridge: CNIPlugin {
             // network's policy does not govern.
             let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
             let addresses = result.ips.map(\.address.address)
-            let fw = try Firewall()
-            try fw.attach(cfg.policy(network: req.name), me, addresses: addresses, port: hostName, mode: cfg.hostFirewall)
+            let fw = try FirewallDriver()
+            do {
+                try fw.attach(cfg.policy(network: req.name), me, addresses: addresses, port: hostName, mode: cfg.hostFirewall)
+            } catch let e as FirewallError where e.kind == .hostFirewall {
+                throw CNIError(.hostFirewall, e.description + "; set \"hostFirewall\": \"iptables\" to let swiftcni accept it in iptables' FORWARD chains, or \"ignore\" if your own rules accept it")
+            }
             undo.add { try? fw.detach(network: req.name, bridge: cfg.bridge, me, addresses: addresses) }
             PhaseTrace.mark("firewall")
             if cfg.hairpinMode || cfg.portIsolation {
@@ -143,7 +148,7 @@ public struct Bridge: CNIPlugin {
         // The firewall socket stays open until the end: closing it waits for the kernel to
         // free what the batch removed (an RCU grace period), which then overlaps with the
         // link deletion's own wait instead of adding to it.
-        let fw = try Firewall()
+        let fw = try FirewallDriver()
         defer { withExtendedLifetime(fw) {} }
         try fw.detach(network: req.name, bridge: cfg.bridge, me, addresses: prev?.ips.map(\.address.address))
         PhaseTrace.mark("del: firewall")
@@ -219,7 +224,7 @@ public struct Bridge: CNIPlugin {
         try ContainerInterface.verify(cont, index: cl.index, ifname: req.ifname, result: prev, resultIndex: contIdx)
         let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
         let hostEnd = hostEnds.first { h in (try? host.link(named: h.name))?.peerIndex == cl.index }?.name
-        try Firewall().check(cfg.policy(network: req.name), me, addresses: prev.ips.filter { $0.interface == nil || $0.interface == contIdx }.map(\.address.address),
+        try FirewallDriver().check(cfg.policy(network: req.name), me, addresses: prev.ips.filter { $0.interface == nil || $0.interface == contIdx }.map(\.address.address),
                              port: hostEnd, mode: cfg.hostFirewall)
         if cfg.isGateway {
             let have = try host.addresses(index: br.index)
@@ -236,7 +241,7 @@ public struct Bridge: CNIPlugin {
         let cfg = try BridgeConfig(req)
         let valid = try req.validAttachments()
         let host = try NetlinkSocket()
-        try Firewall().gc(network: req.name, bridge: cfg.bridge, valid: valid, existingLinks: Set(try host.links().map(\.name)))
+        try FirewallDriver().gc(network: req.name, bridge: cfg.bridge, valid: valid, existingLinks: Set(try host.links().map(\.name)))
         if !cfg.ipamType.isEmpty { try Delegate.gc(cfg.ipamType, req) }
         Bridge.removeIdleBridge(host, name: cfg.bridge)
     }
@@ -244,8 +249,8 @@ public struct Bridge: CNIPlugin {
     public func status(_ req: CNIRequest) throws {
         let cfg = try BridgeConfig(req)
         if let e = cfg.unsupported() { throw CNIError(.notAvailable, e.msg) }
-        let fw: Firewall
-        do { fw = try Firewall() } catch { throw CNIError(.notAvailable, "nftables is not usable: \(error)") }
+        let fw: FirewallDriver
+        do { fw = try FirewallDriver() } catch { throw CNIError(.notAvailable, "nftables is not usable: \(error)") }
         if cfg.hostFirewall == .check, let c = try fw.foreignForwardDrops().first {
             throw CNIError(.limitedConnectivity, "host firewall: \(c.family.map(\.description) ?? "?") \(c.table) chain \(c.name) (hook forward, policy drop) drops this network's traffic (see \"hostFirewall\")")
         }

@@ -7,6 +7,8 @@
 /// directory as the running plugin — i.e. it is our own build of it — the delegate runs
 /// in-process instead of being exec'd: same code, same state files and locks, without a
 /// second process start. Setting `SWIFTCNI_EXEC_DELEGATES=1` forces the exec path.
+import Base
+
 public enum Delegate {
     nonisolated(unsafe) public static var builtins: [String: any CNIPlugin.Type] = [:]
 

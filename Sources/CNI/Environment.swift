@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Base
 
 public enum CNICommand: String, Sendable, CaseIterable {
     case add = "ADD", del = "DEL", check = "CHECK", version = "VERSION", gc = "GC", status = "STATUS"
@@ -161,15 +162,7 @@ public struct CNIEnvironment: Sendable, Equatable {
     /// The environment block to exec a delegate with: the current process environment with
     /// the CNI_* variables replaced by ours (and CNI_COMMAND set to `command`).
     public func environmentBlock(command: CNICommand) -> [String] {
-        var out: [String] = []
-        if let envp = cshimEnviron() {
-            var i = 0
-            while let p = envp[i] {
-                let s = String(cString: p)
-                if !s.hasPrefix("CNI_") { out.append(s) }
-                i += 1
-            }
-        }
+        var out = Posix.environment().filter { !$0.hasPrefix("CNI_") }
         out.append("CNI_COMMAND=\(command.rawValue)")
         if !containerID.isEmpty { out.append("CNI_CONTAINERID=\(containerID)") }
         if !netns.isEmpty { out.append("CNI_NETNS=\(netns)") }
@@ -178,20 +171,4 @@ public struct CNIEnvironment: Sendable, Equatable {
         out.append("CNI_PATH=\(path.joined(separator: ":"))")
         return out
     }
-}
-
-/// 20 hex digits derived from a string (FNV-1a, two ways), for container IDs derived from a
-/// namespace path, as cnitool derives its own.
-public func stableHash(_ s: String) -> String {
-    var h1: UInt64 = 0xcbf2_9ce4_8422_2325
-    var h2: UInt64 = 0x84222325cbf29ce4
-    for b in s.utf8 {
-        h1 = (h1 ^ UInt64(b)) &* 0x100_0000_01b3
-        h2 = (h2 &* 0x100_0000_01b3) ^ UInt64(b)
-    }
-    func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: max(0, 16 - s.count)) + s
-    }
-    return String((hex(h1) + hex(h2)).prefix(20))
 }

@@ -1,4 +1,6 @@
 /// The CNI error codes (SPEC 1.1.0 "Error codes") and the ones this suite adds (100+).
+import Base
+
 public struct CNIErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -42,10 +44,26 @@ public struct CNIErrorCode: RawRepresentable, Hashable, Sendable, CustomStringCo
     public static let hostAddressMissing = CNIErrorCode(rawValue: 106)
     /// A resource (port, name) is already held by another attachment.
     public static let conflict = CNIErrorCode(rawValue: 107)
+    /// Another table's forward chain drops by default and would drop the network's traffic.
+    public static let hostFirewall = CNIErrorCode(rawValue: 108)
+    /// The DNS server could not be started, refused a change, or serves another network namespace.
+    public static let dnsServer = CNIErrorCode(rawValue: 109)
+    /// etcd answered a request with an error (unreachable etcd is code 11).
+    public static let etcd = CNIErrorCode(rawValue: 110)
+    /// The overlay agent could not be started, stopped answering, or serves another network namespace.
+    public static let overlayAgent = CNIErrorCode(rawValue: 111)
     /// Internal error (a bug): anything not classified above.
     public static let `internal` = CNIErrorCode(rawValue: 999)
 
     public var description: String { String(rawValue) }
+
+    /// Every code the suite uses, declared above and nowhere else.
+    public static let all: [CNIErrorCode] = [
+        .incompatibleVersion, .unsupportedField, .unknownContainer, .invalidEnvironment, .ioFailure, .decodingFailure,
+        .invalidConfig, .tryAgainLater, .notAvailable, .limitedConnectivity, .kernel, .addressesExhausted, .addressInUse,
+        .interfaceExists, .delegateFailed, .checkFailed, .hostAddressMissing, .conflict, .hostFirewall, .dnsServer, .etcd,
+        .overlayAgent, .internal,
+    ]
 }
 
 /// An error as the CNI contract reports it: `{"cniVersion","code","msg","details"}`.
@@ -79,24 +97,4 @@ public struct CNIError: Error, Equatable, CustomStringConvertible, Sendable {
         guard case .object(let o) = json, let code = o["code"]?.intValue else { return nil }
         return CNIError(CNIErrorCode(rawValue: code), o["msg"]?.stringValue ?? "", details: o["details"]?.stringValue ?? "")
     }
-
-    /// Wraps any error into a CNIError (already-CNI errors pass through unchanged).
-    public static func wrap(_ error: any Error, code: CNIErrorCode = .internal, context: String? = nil) -> CNIError {
-        if var e = error as? CNIError {
-            if let context { e.msg = context + ": " + e.msg }
-            return e
-        }
-        if let p = error as? CNIErrorConvertible {
-            var e = p.cniError
-            if let context { e.msg = context + ": " + e.msg }
-            return e
-        }
-        let m = String(describing: error)
-        return CNIError(code, context.map { $0 + ": " + m } ?? m)
-    }
-}
-
-/// Errors from other modules (netlink, files) that know their CNI form.
-public protocol CNIErrorConvertible: Error {
-    var cniError: CNIError { get }
 }

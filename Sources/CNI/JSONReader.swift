@@ -8,6 +8,8 @@
 /// a NUL, invalid UTF-8 or an unpaired surrogate (Go would rewrite it silently); a member of
 /// the right type with an unusable value is reported by the caller with `invalid(...)`
 /// (code 7).
+import Base
+
 public struct JSONReader: Sendable {
     public let object: JSONObject
     public let path: String

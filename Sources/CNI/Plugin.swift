@@ -1,16 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// One attachment named by a GC request's valid list.
-public struct Attachment: Hashable, Sendable {
-    public var containerID: String
-    public var ifname: String
-    public init(containerID: String, ifname: String) {
-        self.containerID = containerID
-        self.ifname = ifname
-    }
-}
+import Base
 
 /// One invocation: environment plus the network configuration on stdin.
 public struct CNIRequest: Sendable {

@@ -5,6 +5,8 @@
 // pciID and route mtu, advmss, priority, table, scope (libcni writes these for 1.0.0 as
 // well; we do the same, as its types are shared between the two).
 
+import Base
+
 public struct CNIInterface: Equatable, Sendable {
     public var name: String
     public var mac: String?

@@ -1,4 +1,6 @@
 /// CNI spec versions this suite speaks.
+import Base
+
 public enum CNIVersion {
     public static let current = "1.1.0"
     public static let supported = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]

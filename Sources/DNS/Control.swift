@@ -9,14 +9,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CNI
+import Base
 
 /// The DNS server's daemon files and control socket (under `<run dir>/dns`).
 public typealias DNSControlUnavailable = DaemonUnavailable
 
 public struct DNSControl: Sendable {
     public let state: DNSState
-    public var daemon: Daemon { Daemon(root: state.root, name: "DNS server") }
+    public var daemon: Daemon { Daemon(root: state.root, role: .dnsServer) }
 
     public init(state: DNSState) { self.state = state }
 
@@ -29,11 +29,6 @@ public struct DNSControl: Sendable {
     /// Makes sure the server runs (it loads every record on disk before it answers).
     public func ensureServer(executable: String, environment: [String], waitMs: Int = 5000) throws {
         try daemon.ensureRunning(executable: executable, arguments: ["--run-dir", state.runDirectory],
-                                 environment: environment, errorCode: .dnsServer, waitMs: waitMs)
+                                 environment: environment, waitMs: waitMs)
     }
-}
-
-extension CNIErrorCode {
-    /// The DNS server could not be started or refused a change.
-    public static let dnsServer = CNIErrorCode(rawValue: 109)
 }

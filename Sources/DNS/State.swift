@@ -7,7 +7,7 @@
 // that share a run directory (a nested runtime, simulated hosts) each get their own records
 // and server; neither serves the other's.
 
-import CNI
+import Base
 
 public struct DNSState: Sendable {
     public let runDirectory: String
@@ -118,13 +118,13 @@ extension DNSNetwork {
         return .object(JSONObject(o))
     }
 
-    public init(json: JSON, name: String) throws {
-        let r = try JSONReader(json, path: name)
-        self.init(name: name, domain: try r.string("domain"),
-                  gateways: try (r.stringArray("gateways") ?? []).compactMap { IPAddress($0) },
-                  isInternal: try r.bool("internal") ?? false,
-                  upstream: try (r.stringArray("upstream") ?? []).compactMap { DNSUpstream($0) },
-                  ttl: UInt32(try r.int("ttl", in: 0...86400) ?? 5))
+    public init(json: JSON, name: String) throws(DNSRecordError) {
+        let o = try DNSRecordError.object(json, name)
+        self.init(name: name, domain: o["domain"]?.stringValue,
+                  gateways: DNSRecordError.strings(o["gateways"]).compactMap { IPAddress($0) },
+                  isInternal: o["internal"]?.boolValue ?? false,
+                  upstream: DNSRecordError.strings(o["upstream"]).compactMap { DNSUpstream($0) },
+                  ttl: UInt32(max(0, min(86400, o["ttl"]?.intValue ?? 5))))
     }
 }
 
@@ -140,13 +140,29 @@ extension DNSEndpoint {
         return .object(JSONObject(o))
     }
 
-    public init(json: JSON, network: String) throws {
-        let r = try JSONReader(json, path: network)
-        self.init(network: network, containerID: try r.requiredString("containerID"), ifname: try r.requiredString("ifname"),
-                  name: try r.string("name"), aliases: try r.stringArray("aliases") ?? [],
-                  links: try (r.stringArray("links") ?? []).compactMap { DNSLink($0) },
-                  addresses: try (r.stringArray("addresses") ?? []).compactMap { IPAddress($0) },
-                  gateways: try (r.stringArray("gateways") ?? []).compactMap { IPAddress($0) },
-                  remoteHost: try r.string("remoteHost"))
+    public init(json: JSON, network: String) throws(DNSRecordError) {
+        let o = try DNSRecordError.object(json, network)
+        guard let cid = o["containerID"]?.stringValue, !cid.isEmpty, let ifn = o["ifname"]?.stringValue, !ifn.isEmpty else {
+            throw DNSRecordError("a record of network \(network) names no containerID and ifname")
+        }
+        self.init(network: network, containerID: cid, ifname: ifn, name: o["name"]?.stringValue,
+                  aliases: DNSRecordError.strings(o["aliases"]), links: DNSRecordError.strings(o["links"]).compactMap { DNSLink($0) },
+                  addresses: DNSRecordError.strings(o["addresses"]).compactMap { IPAddress($0) },
+                  gateways: DNSRecordError.strings(o["gateways"]).compactMap { IPAddress($0) },
+                  remoteHost: o["remoteHost"]?.stringValue)
     }
+}
+
+/// A record file that is not one (written by us, so only damage makes one).
+public struct DNSRecordError: ClassifiedError {
+    public var description: String
+    public init(_ d: String) { description = d }
+    public var kind: FailureKind { .io }
+
+    static func object(_ j: JSON, _ what: String) throws(DNSRecordError) -> JSONObject {
+        guard let o = j.objectValue else { throw DNSRecordError("the record of \(what) is not a JSON object") }
+        return o
+    }
+
+    static func strings(_ j: JSON?) -> [String] { j?.arrayValue?.compactMap(\.stringValue) ?? [] }
 }

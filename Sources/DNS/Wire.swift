@@ -3,7 +3,7 @@
 // checked and names are limited (255 bytes, 127 labels, compression pointers only backwards),
 // so a malformed packet is an error value, never a crash or a loop.
 
-import CNI
+import Base
 
 public enum DNSType {
     public static let a: UInt16 = 1

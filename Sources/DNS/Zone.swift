@@ -6,7 +6,7 @@
 // addresses on that network; network aliases are visible to the whole network; a link alias
 // only to the container that declared it, in that network, resolving once its target exists.
 
-import CNI
+import Base
 
 public struct DNSUpstream: Hashable, Sendable, CustomStringConvertible {
     public var address: IPAddress

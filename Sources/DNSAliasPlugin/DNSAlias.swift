@@ -4,6 +4,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Base
 import CNI
 import DNS
 import Firewall
@@ -138,7 +139,7 @@ public struct DNSAlias: CNIPlugin {
         }
         // Internal: as configured, else as the bridge plugin set up the network's firewall.
         var isInternal = cfg.isInternal
-        if isInternal == nil { isInternal = (try? Firewall().isInternal(network: req.name)) ?? nil }
+        if isInternal == nil { isInternal = (try? FirewallDriver().isInternal(network: req.name)) ?? nil }
         // The container's own gateways: the server listens on each while a container uses
         // it (a network of several subnets has one per subnet).
         let me = DNSEndpoint(network: req.name, containerID: req.containerID, ifname: req.ifname, name: cfg.name,

@@ -8,20 +8,20 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CNI
+import Base
 import CShim
 import DNS
 
 final class UDPListener: @unchecked Sendable {
     let fd: Int32
-    let server: DNSServer
+    let server: ContainerDNSServer
     let address: IPAddress
     private var thread: pthread_t?
     private var stopping = false
     static let batch: UInt32 = 32
     static let size: UInt32 = 4096
 
-    init(server: DNSServer, address: IPAddress, port: Int) throws {
+    init(server: ContainerDNSServer, address: IPAddress, port: Int) throws {
         self.server = server
         self.address = address
         let family = address.isV4 ? AF_INET : AF_INET6
@@ -86,7 +86,7 @@ final class UDPListener: @unchecked Sendable {
     private func serve() {
         guard let batch = cshim_udp_batch_new(UDPListener.batch, UDPListener.size) else { return }
         defer { cshim_udp_batch_free(batch) }
-        var rng = Xorshift()
+        var rng = FastRandom()
         var addr = [UInt8](repeating: 0, count: 16)
         while !stopping {
             let n = cshim_udp_batch_recv(fd, batch, 1)

@@ -2,7 +2,7 @@
 // first, TCP when the answer is truncated or the client asked over TCP). UDP queries are
 // served by `UDPListener`.
 
-import CNI
+import Base
 import DNS
 import NIOCore
 import NIOPosix
@@ -33,10 +33,10 @@ final class TCPHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let server: DNSServer
-    var rng = Xorshift()
+    let server: ContainerDNSServer
+    var rng = FastRandom()
 
-    init(_ server: DNSServer) { self.server = server }
+    init(_ server: ContainerDNSServer) { self.server = server }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = unwrapInboundIn(data)
@@ -72,7 +72,7 @@ final class Forwarder: @unchecked Sendable {
     let loop: EventLoop
     var udp: [IPFamily: Channel] = [:]
     var pending: [UInt16: Pending] = [:]
-    var rng = Xorshift()
+    var rng = FastRandom()
     static let timeout = TimeAmount.seconds(2)
 
     struct Pending {

@@ -5,12 +5,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CNI
-
-extension CNIErrorCode {
-    /// etcd answered a request with an error (not unreachability, which is code 11).
-    public static let etcd = CNIErrorCode(rawValue: 110)
-}
+import Base
 
 public struct EtcdConfig: Equatable, Sendable {
     public struct Endpoint: Equatable, Sendable, CustomStringConvertible {
@@ -52,32 +47,6 @@ public struct EtcdConfig: Equatable, Sendable {
         return Endpoint(host: String(host), port: port)
     }
 
-    /// The `etcd` section of a plugin configuration.
-    public init(_ r: JSONReader) throws(CNIError) {
-        guard let eps = try r.stringArray("endpoints"), !eps.isEmpty else {
-            throw CNIError(.invalidConfig, "\"\(r.keyPath("endpoints"))\" is required (e.g. [\"http://10.0.0.10:2379\"])")
-        }
-        var out: [Endpoint] = []
-        for (i, e) in eps.enumerated() {
-            if e.hasPrefix("https://") {
-                throw CNIError(.unsupportedField, "\"\(r.keyPath("endpoints"))[\(i)]\" \"\(e)\": TLS to etcd is not supported by this build (use http:// on a trusted network)")
-            }
-            guard let ep = EtcdConfig.endpoint(e) else {
-                throw CNIError(.invalidConfig, "\"\(r.keyPath("endpoints"))[\(i)]\" \"\(e)\": expected http://IP:PORT")
-            }
-            out.append(ep)
-        }
-        for k in ["cert", "key", "cacert", "trustedCAFile", "certFile", "keyFile"] where r.has(k) {
-            throw CNIError(.unsupportedField, "\"\(r.keyPath(k))\": TLS to etcd is not supported by this build")
-        }
-        var prefix = try r.string("prefix") ?? "/swiftcni"
-        if !prefix.hasPrefix("/") { throw r.invalid("prefix", "must start with \"/\"") }
-        while prefix.count > 1 && prefix.hasSuffix("/") { prefix.removeLast() }
-        self.init(endpoints: out, prefix: prefix, username: try r.string("username"), password: try r.string("password"),
-                  timeoutMs: (try r.int("timeoutMs", in: 100...60000)) ?? 3000)
-        if (username == nil) != (password == nil) { throw r.invalid("username", "needs \"password\" too") }
-    }
-
     public var json: JSON {
         var o: [(String, JSON)] = [("endpoints", .array(endpoints.map { .string($0.description) })), ("prefix", .string(prefix))]
         if let u = username, let p = password { o += [("username", .string(u)), ("password", .string(p))] }
@@ -101,7 +70,7 @@ public struct WatchEvent: Sendable {
     public var kv: KeyValue
 }
 
-public enum EtcdError: Error, CustomStringConvertible, CNIErrorConvertible {
+public enum EtcdError: ClassifiedError {
     /// No endpoint answered.
     case unavailable(String)
     /// etcd answered with an error.
@@ -117,10 +86,10 @@ public enum EtcdError: Error, CustomStringConvertible, CNIErrorConvertible {
         }
     }
 
-    public var cniError: CNIError {
+    public var kind: FailureKind {
         switch self {
-        case .unavailable: return CNIError(.tryAgainLater, description)
-        default: return CNIError(.etcd, description)
+        case .unavailable: return .unavailable
+        default: return .storeFailed
         }
     }
 }

@@ -5,7 +5,7 @@
 import Glibc
 #endif
 import CMnl
-import CNI
+import Base
 import Netlink
 
 public enum Conntrack {

@@ -4,7 +4,7 @@ import Glibc
 #endif
 import CMnl
 import CNftnl
-import CNI
+import Base
 
 struct BatchEncoder {
     private(set) var seq: UInt32

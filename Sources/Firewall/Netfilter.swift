@@ -5,7 +5,7 @@ import Glibc
 #endif
 import CMnl
 import CNftnl
-import CNI
+import Base
 import Netlink
 
 /// A set element as read back from the kernel.

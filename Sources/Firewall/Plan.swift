@@ -22,7 +22,7 @@
 //
 // Every packet is dispatched with one map lookup, so the cost per packet does not grow with
 // the number of networks or attachments, and an ADD adds set elements, never rules.
-import CNI
+import Base
 
 /// What one network needs from the firewall.
 public struct NetworkPolicy: Equatable, Sendable {

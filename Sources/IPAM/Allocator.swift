@@ -1,3 +1,4 @@
+import Base
 import CNI
 
 /// Hands out one address of a range set to an attachment. Pure allocation logic over an

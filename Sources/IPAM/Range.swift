@@ -1,3 +1,4 @@
+import Base
 import CNI
 
 /// One range of a range set: a subnet, the part of it handed out dynamically, its gateway.

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CMnl
-import CNI
+import Base
 
 public struct AddressInfo: Sendable, Equatable {
     public var index: Int32

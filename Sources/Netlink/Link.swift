@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CMnl
-import CNI
+import Base
 
 /// What the kernel reports about one link.
 public struct LinkInfo: Sendable, Equatable {
@@ -315,4 +315,11 @@ extension NetlinkSocket {
 public enum IPv4DeviceConf {
     public static let arpNotify = Int32(IPV4_DEVCONF_ARP_NOTIFY)
     public static let forwarding = Int32(IPV4_DEVCONF_FORWARDING)
+}
+
+extension NetlinkSocket {
+    /// Links enslaved to `master`.
+    public func ports(of master: Int32) throws(NetlinkError) -> [LinkInfo] {
+        try links().filter { $0.master == master }
+    }
 }

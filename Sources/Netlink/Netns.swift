@@ -9,7 +9,7 @@
 import Glibc
 #endif
 import CShim
-import CNI
+import Base
 
 /// An open network namespace file.
 public final class NetworkNamespace: @unchecked Sendable {
@@ -23,7 +23,7 @@ public final class NetworkNamespace: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    public enum OpenError: Error, CNIErrorConvertible, CustomStringConvertible {
+    public enum OpenError: ClassifiedError {
         case missing(String)
         case notANetns(String, String)
         case system(SystemError)
@@ -36,11 +36,11 @@ public final class NetworkNamespace: @unchecked Sendable {
             }
         }
 
-        public var cniError: CNIError {
+        public var kind: FailureKind {
             switch self {
-            case .missing: return CNIError(.unknownContainer, "CNI_NETNS: " + description)
-            case .notANetns: return CNIError(.invalidEnvironment, "CNI_NETNS: " + description)
-            case .system(let e): return CNIError(.ioFailure, "CNI_NETNS: " + e.description)
+            case .missing: return .namespaceMissing
+            case .notANetns: return .notANamespace
+            case .system: return .io
             }
         }
     }
@@ -83,6 +83,13 @@ public final class NetworkNamespace: @unchecked Sendable {
     }
 }
 
+/// A name for a named namespace that cannot be used (taken, or not a file name).
+public struct NamespaceNameError: ClassifiedError {
+    public var description: String
+    public var kind: FailureKind
+    public init(_ d: String, kind: FailureKind = .invalidArgument) { description = d; self.kind = kind }
+}
+
 /// Named namespaces under a directory (default /run/netns, as `ip netns` keeps them).
 public enum NamedNamespaces {
     public static let defaultDirectory = "/run/netns"
@@ -93,10 +100,8 @@ public enum NamedNamespaces {
 
     /// Creates a named network namespace (like `ip netns add NAME`).
     public static func create(_ name: String, directory: String = defaultDirectory) throws {
-        guard CNIEnvironment.interfaceNameProblem(name) == nil || CNIEnvironment.isValidIdentifier(name),
-              !name.contains("/"), name != ".", name != ".."
-        else {
-            throw CNIError(.invalidConfig, "invalid namespace name \"\(name)\"")
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", !name.utf8.contains(0) else {
+            throw NamespaceNameError("invalid namespace name \"\(name)\"")
         }
         try Posix.makeDirectories(directory)
         if cshim_make_shared_mount(directory) != 0 {
@@ -105,7 +110,7 @@ public enum NamedNamespaces {
         let p = path(name, directory: directory)
         let fd = Glibc.open(p, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0)
         if fd < 0 {
-            if errno == EEXIST { throw CNIError(.invalidConfig, "network namespace \"\(name)\" already exists") }
+            if errno == EEXIST { throw NamespaceNameError("network namespace \"\(name)\" already exists") }
             throw SystemError("create", p)
         }
         close(fd)
@@ -164,9 +169,9 @@ public enum NetnsThread {
         pthread_join(tid, nil)
     }
 
-    public struct ThreadError: Error, CNIErrorConvertible, CustomStringConvertible {
+    public struct ThreadError: ClassifiedError {
         public var description: String
-        public var cniError: CNIError { CNIError(.kernel, description) }
+        public var kind: FailureKind { .kernel }
     }
 
     /// Runs `body` inside the namespace `ns` on a dedicated thread.

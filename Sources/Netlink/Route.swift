@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CMnl
-import CNI
+import Base
 
 /// A route as added to or read from the kernel.
 public struct RouteInfo: Sendable, Equatable {
@@ -26,7 +26,9 @@ public struct RouteInfo: Sendable, Equatable {
     }
 
     public var family: IPFamily { dst.family }
-    public var effectiveTable: UInt32 { table ?? UInt32(RT_TABLE_MAIN.rawValue) }
+    public var effectiveTable: UInt32 { table ?? RouteInfo.mainTable }
+    /// The kernel's main routing table.
+    public static let mainTable = UInt32(RT_TABLE_MAIN.rawValue)
 }
 
 extension NetlinkSocket {

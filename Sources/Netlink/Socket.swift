@@ -6,10 +6,10 @@
 import Glibc
 #endif
 import CMnl
-import CNI
+import Base
 
 /// A failed netlink request: the operation and the errno the kernel answered.
-public struct NetlinkError: Error, CustomStringConvertible, CNIErrorConvertible, Sendable {
+public struct NetlinkError: ClassifiedError, Sendable {
     public var operation: String
     public var errno: Int32
 
@@ -22,7 +22,7 @@ public struct NetlinkError: Error, CustomStringConvertible, CNIErrorConvertible,
         "\(operation): \(String(cString: strerror(errno))) (errno \(errno))"
     }
 
-    public var cniError: CNIError { CNIError(.kernel, description) }
+    public var kind: FailureKind { .kernel }
 }
 
 @inline(__always) func u16<T: BinaryInteger>(_ x: T) -> UInt16 { UInt16(truncatingIfNeeded: x) }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CNI
+import Base
 
 /// Network sysctls (`/proc/sys/net/...`). The files resolve to the network namespace of the
 /// thread that opens them, so a namespace's sysctls are read and written on a NetnsThread.

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CMnl
-import CNI
+import Base
 
 /// A VXLAN device's settings as the kernel reports them.
 public struct VxlanInfo: Sendable, Equatable {

@@ -8,6 +8,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Base
 import CNI
 import DNS
 import Etcd
@@ -16,7 +17,7 @@ import Netlink
 public final class OverlayAgent: @unchecked Sendable {
     let settings: OverlayLocal.AgentSettings
     let keys: OverlayKeys
-    let daemon = Daemon(root: OverlayLocal.agentRoot, name: "swiftcni-overlay-agent")
+    let daemon = Daemon(root: OverlayLocal.agentRoot, role: .overlayAgent)
     let lock = Mutex()
     /// One reconcile at a time (the watch thread and control requests both run them).
     let reconciling = Mutex()

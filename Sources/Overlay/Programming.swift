@@ -4,6 +4,7 @@
 // ARP/ND for them, so no broadcast ever crosses hosts); and a DNS record per remote container
 // so names resolve across hosts.
 
+import Base
 import CNI
 import DNS
 import Netlink

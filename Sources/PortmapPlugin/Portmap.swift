@@ -1,6 +1,7 @@
 // The portmap plugin's logic: published ports (tcp/udp/sctp, IPv4 and IPv6) on nftables
 // maps, with Docker's per-network host binding address (`hostBindingIPv4`). Chained after
 // the plugin that creates the interface (it needs prevResult).
+import Base
 import CNI
 import Firewall
 import Netlink
@@ -121,7 +122,7 @@ public struct Portmap: CNIPlugin {
         let policy = PortmapPolicy(network: req.name, bridge: br, snat: cfg.snat, masqAll: cfg.masqAll,
                                    conditions4: cfg.conditions4, conditions6: cfg.conditions6)
         let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
-        let fw = try Firewall()
+        let fw = try FirewallDriver()
         try fw.publish(policy, me, ports: ports, hostAddresses: hostAddresses, records: PublishedRecords())
         PhaseTrace.mark("firewall")
         if cfg.snat, let br {
@@ -151,7 +152,7 @@ public struct Portmap: CNIPlugin {
     /// what this attachment published.
     public func del(_ req: CNIRequest) throws {
         let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
-        let fw = try Firewall()
+        let fw = try FirewallDriver()
         try fw.unpublish(network: req.name, bridge: nil, me, records: PublishedRecords())
         try fw.removeTablesIfUnused()
     }
@@ -175,18 +176,18 @@ public struct Portmap: CNIPlugin {
             ports = try resolve(cfg, containers: prev.containerAddresses, hostAddresses: try host.addresses().map(\.address.address))
             mapNetwork = PortmapPolicy(network: req.name, bridge: nil, conditions4: cfg.conditions4, conditions6: cfg.conditions6).mapNetwork
         }
-        try Firewall().checkPublished(mapNetwork: mapNetwork, me, ports: ports)
+        try FirewallDriver().checkPublished(mapNetwork: mapNetwork, me, ports: ports)
     }
 
     public func gc(_ req: CNIRequest) throws {
-        let fw = try Firewall()
+        let fw = try FirewallDriver()
         try fw.gcPublished(network: req.name, bridge: nil, valid: try req.validAttachments(), records: PublishedRecords())
         try fw.removeTablesIfUnused()
     }
 
     public func status(_ req: CNIRequest) throws {
         _ = try PortmapConfig(req)
-        do { _ = try Firewall().nf.tableExists(Plan.table) } catch {
+        do { _ = try FirewallDriver().nf.tableExists(Plan.table) } catch {
             throw CNIError(.notAvailable, "nftables is not usable: \(error)")
         }
     }

@@ -1,4 +1,5 @@
 // dns-alias: container names, network aliases and links in the host's DNS server.
+import Base
 import CNI
 import DNSAliasPlugin
 

@@ -1,5 +1,5 @@
 // host-local: IPAM from local ranges, state in files (the reference plugin's format).
 import CNI
-import IPAM
+import HostLocalIPAM
 
 CNIMain.run(HostLocal.self)

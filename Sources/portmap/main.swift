@@ -1,4 +1,5 @@
 // portmap: published ports on nftables maps, with Docker's per-network host binding address.
+import Base
 import CNI
 import PortmapPlugin
 

@@ -11,6 +11,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Base
 import CNI
 import DNS
 import DNSServer
@@ -37,8 +38,8 @@ while let a = args.popFirst() {
     }
 }
 signal(SIGPIPE, SIG_IGN)
-let server = threads > 0 ? DNSServer(state: DNSState(runDirectory: runDir), port: port, threads: threads)
-                         : DNSServer(state: DNSState(runDirectory: runDir), port: port)
+let server = threads > 0 ? ContainerDNSServer(state: DNSState(runDirectory: runDir), port: port, threads: threads)
+                         : ContainerDNSServer(state: DNSState(runDirectory: runDir), port: port)
 do {
     try server.run(idleExit: idleExit)
 } catch {

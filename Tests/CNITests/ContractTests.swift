@@ -1,4 +1,5 @@
 import Testing
+@testable import Base
 @testable import CNI
 
 @Suite struct Addresses {
@@ -238,7 +239,7 @@ struct Recorder: CNIPlugin {
 
     @Test func validAttachmentsUnderBothKeys() throws {
         let a = try request(.gc, #"{"cniVersion":"1.1.0","name":"n","cni.dev/attachments":[{"containerID":"x","ifname":"eth1"}]}"#)
-        #expect(try a.validAttachments() == [CNI.Attachment(containerID: "x", ifname: "eth1")])
+        #expect(try a.validAttachments() == [Base.Attachment(containerID: "x", ifname: "eth1")])
         let b = try request(.gc, #"{"cniVersion":"1.1.0","name":"n","cni.dev/valid-attachments":[]}"#)
         #expect(try b.validAttachments().isEmpty)
     }

@@ -1,4 +1,5 @@
 import Testing
+@testable import Base
 @testable import CNI
 
 @Suite struct JSONParsing {

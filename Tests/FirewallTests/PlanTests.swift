@@ -1,5 +1,5 @@
 import Testing
-@testable import CNI
+@testable import Base
 @testable import Firewall
 
 @Suite struct Names {
@@ -141,24 +141,6 @@ import Testing
         let p = PortmapPolicy(network: "w", bridge: "br", conditions4: [.saddrPrefix(.neq, IPNetwork("192.0.2.2/32")!)])
         let cond = text(Plan.portmapConditional(p))
         #expect(cond.contains("insert rule inet swiftcni portmap ip saddr != 192.0.2.2/32 dnat ip to meta l4proto . th dport map @\(Plan.name("w", "pm4any")) comment \"portmap:w\""))
-    }
-
-    @Test(arguments: [
-        (["!", "-s", "192.0.2.2"], "ip saddr != 192.0.2.2/32"),
-        (["-d 10.0.0.0/8"], "ip daddr 10.0.0.0/8"),
-        (["-i", "eth0"], "iifname \"eth0\""),
-        (["ip daddr != 192.0.2.0/24"], "ip daddr != 192.0.2.0/24"),
-        (["iifname", "!=", "\"lo\""], "iifname != \"lo\""),
-    ])
-    func conditions(_ tokens: [String], _ rendered: String) throws {
-        let st = try PortmapConditions.parse(tokens, family: .v4, key: "conditionsV4")
-        #expect(st.map(\.description).joined(separator: " ") == rendered)
-    }
-
-    @Test func badConditions() {
-        #expect(throws: CNIError.self) { try PortmapConditions.parse(["-m", "comment"], family: .v4, key: "k") }
-        #expect(throws: CNIError.self) { try PortmapConditions.parse(["-s", "fd00::1"], family: .v4, key: "k") }
-        #expect(throws: CNIError.self) { try PortmapConditions.parse(["-s"], family: .v4, key: "k") }
     }
 
     @Test func iptablesIntegrationIsNarrow() {

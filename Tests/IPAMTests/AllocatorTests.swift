@@ -1,34 +1,36 @@
 import Glibc
 import Testing
+@testable import Base
 @testable import CNI
+@testable import HostLocalIPAM
 @testable import IPAM
 
 /// An in-memory store, to test the allocation logic alone.
 final class MemoryStore: AllocationStore {
-    var held: [IPAddress: CNI.Attachment] = [:]
+    var held: [IPAddress: Base.Attachment] = [:]
     var last: [Int: IPAddress] = [:]
     func withLock<T>(_ body: () throws -> T) throws -> T { try body() }
-    func reserve(_ ip: IPAddress, owner: CNI.Attachment, rangeSet: Int) throws -> Bool {
+    func reserve(_ ip: IPAddress, owner: Base.Attachment, rangeSet: Int) throws -> Bool {
         if held[ip] != nil { return false }
         held[ip] = owner
         last[rangeSet] = ip
         return true
     }
     func lastReserved(rangeSet: Int) throws -> IPAddress? { last[rangeSet] }
-    func owner(of ip: IPAddress) throws -> CNI.Attachment? { held[ip] }
-    func addresses(of owner: CNI.Attachment, thorough: Bool) throws -> [IPAddress] { held.filter { $0.value == owner }.map(\.key) }
-    func release(_ owner: CNI.Attachment) throws -> [IPAddress] {
+    func owner(of ip: IPAddress) throws -> Base.Attachment? { held[ip] }
+    func addresses(of owner: Base.Attachment, thorough: Bool) throws -> [IPAddress] { held.filter { $0.value == owner }.map(\.key) }
+    func release(_ owner: Base.Attachment) throws -> [IPAddress] {
         let mine = held.filter { $0.value == owner }.map(\.key)
         for ip in mine { held[ip] = nil }
         return mine
     }
-    func allocations() throws -> [(IPAddress, CNI.Attachment)] { held.map { ($0.key, $0.value) } }
+    func allocations() throws -> [(IPAddress, Base.Attachment)] { held.map { ($0.key, $0.value) } }
     func release(ip: IPAddress) throws { held[ip] = nil }
 }
 
 func ip(_ s: String) -> IPAddress { IPAddress(s)! }
 func net(_ s: String) -> IPNetwork { IPNetwork(s)! }
-func who(_ n: Int) -> CNI.Attachment { CNI.Attachment(containerID: "c\(n)", ifname: "eth0") }
+func who(_ n: Int) -> Base.Attachment { Base.Attachment(containerID: "c\(n)", ifname: "eth0") }
 
 @Suite struct Ranges {
     @Test func defaults() throws {
@@ -273,9 +275,9 @@ func who(_ n: Int) -> CNI.Attachment { CNI.Attachment(containerID: "c\(n)", ifna
         try Posix.writeFile(dir + "/n/10.0.0.8", Array("ctr-b".utf8))
         try Posix.writeFile(dir + "/n/fd00::7", Array("ctr-a\r\neth0".utf8))
         let s = try FileStore(network: "n", dataDir: dir)
-        let a = CNI.Attachment(containerID: "ctr-a", ifname: "eth0")
+        let a = Base.Attachment(containerID: "ctr-a", ifname: "eth0")
         #expect(Set(try s.addresses(of: a, thorough: true)) == [ip("10.0.0.7"), ip("fd00::7")])
-        #expect(try s.addresses(of: CNI.Attachment(containerID: "ctr-b", ifname: "eth1"), thorough: true) == [ip("10.0.0.8")])
+        #expect(try s.addresses(of: Base.Attachment(containerID: "ctr-b", ifname: "eth1"), thorough: true) == [ip("10.0.0.8")])
         #expect(Set(try s.release(a)) == [ip("10.0.0.7"), ip("fd00::7")])
         #expect(try s.allocations().map(\.0) == [ip("10.0.0.8")])
     }

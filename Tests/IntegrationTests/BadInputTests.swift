@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 /// One refused invocation: what is sent, the error code and message expected, and (checked

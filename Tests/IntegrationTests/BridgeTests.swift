@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 @Suite(.enabled(if: isRoot, "needs root (network namespaces)"))

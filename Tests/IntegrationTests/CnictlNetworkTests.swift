@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 /// `cnictl network …`, `run`, `exec`, `ps`, `rm`, `gc`, exec'd as a user runs them.

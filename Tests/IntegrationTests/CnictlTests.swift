@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 /// A recording plugin for the runtime tests: saves what it was given (environment and

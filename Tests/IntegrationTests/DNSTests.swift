@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 /// A DNS upstream the test runs itself, in the lab's "outside" namespace (192.0.2.2:53, UDP

@@ -3,6 +3,7 @@
 // and the leftovers of a plugin killed half-way.
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 /// A bridge + portmap + dns-alias network for the lab (as a runtime's conflist).

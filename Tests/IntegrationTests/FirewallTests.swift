@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 /// Traffic policy with real packets: a lab host, containers on bridge networks, and an

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 let hasEtcd = FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 /// A lab with an outside host and networks of bridge + portmap.

@@ -6,6 +6,7 @@
 // too, it runs against /usr/lib/cni as well, so the harness itself is shown right.
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 let referenceBin = "/usr/lib/cni"

@@ -2,6 +2,7 @@
 // container namespaces — and the built plugins exec'd the way a runtime execs them.
 import Foundation
 import Testing
+@testable import Base
 @testable import CNI
 
 let isRoot = getuid() == 0

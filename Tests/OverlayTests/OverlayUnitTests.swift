@@ -1,4 +1,5 @@
 import Testing
+@testable import Base
 @testable import CNI
 @testable import Etcd
 @testable import Overlay

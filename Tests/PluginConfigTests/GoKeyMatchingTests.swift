@@ -6,9 +6,10 @@
 import Foundation
 import Testing
 @testable import BridgeNetwork
+@testable import Base
 @testable import CNI
 @testable import DNSAliasPlugin
-@testable import IPAM
+@testable import HostLocalIPAM
 @testable import Overlay
 @testable import PortmapPlugin
 

@@ -7,14 +7,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CNI
+import Base
 import DNS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-public final class DNSServer: @unchecked Sendable {
+public final class ContainerDNSServer: @unchecked Sendable {
     let state: DNSState
     let port: Int
     let threads: Int
@@ -42,7 +42,7 @@ public final class DNSServer: @unchecked Sendable {
     /// two cores (scripts/bench/dnsbench.py). TCP and forwarding share one event loop.
     public static var defaultThreads: Int { max(1, System.coreCount / 2) }
 
-    public init(state: DNSState, port: Int = 53, threads: Int = DNSServer.defaultThreads) {
+    public init(state: DNSState, port: Int = 53, threads: Int = ContainerDNSServer.defaultThreads) {
         self.state = state
         self.port = port
         self.threads = max(1, threads)
@@ -212,7 +212,7 @@ public final class DNSServer: @unchecked Sendable {
     /// socket is bound before the records are read: a change made meanwhile is either read
     /// or waiting in the socket's backlog, never lost.
     public func run(idleExit: Int = 2) throws -> Never {
-        let daemon = Daemon(root: state.root, name: "swiftcni-dns")
+        let daemon = Daemon(root: state.root, role: .dnsServer)
         guard try daemon.claim() else {
             logger.info("another server holds \(daemon.lockFile); exiting")
             exit(0)
@@ -256,18 +256,5 @@ extension IPAddress {
         default:
             return nil
         }
-    }
-}
-
-/// A small, fast PRNG for shuffling answers (not for anything secret).
-struct Xorshift: RandomNumberGenerator {
-    var s: UInt64
-    init() {
-        var g = SystemRandomNumberGenerator()
-        s = g.next() | 1
-    }
-    mutating func next() -> UInt64 {
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17
-        return s
     }
 }

@@ -1,23 +1,14 @@
-// Compound operations that several plugins need: a bridge that exists and is up, a veth
-// pair from a bridge into a container, a container interface configured from a CNI
-// result, and CHECK's verification of the same.
+// The bridge plugin's compound link operations: a bridge that exists and is up, a veth pair
+// from the bridge into the container, the container interface configured from the CNI
+// result, and CHECK's verification of the same (the overlay plugin uses them through the
+// bridge logic).
 
 #if canImport(Glibc)
 import Glibc
 #endif
-import CMnl
+import Base
 import CNI
-
-/// An error about a link's state that the plugin can turn into a precise CNI error.
-public struct LinkStateError: Error, CNIErrorConvertible, CustomStringConvertible {
-    public var code: CNIErrorCode
-    public var description: String
-    public init(_ code: CNIErrorCode, _ description: String) {
-        self.code = code
-        self.description = description
-    }
-    public var cniError: CNIError { CNIError(code, description) }
-}
+import Netlink
 
 extension NetlinkSocket {
     /// The MAC prefix of the bridges the suite creates ("sc", locally administered): set in
@@ -30,7 +21,7 @@ extension NetlinkSocket {
     public func ensureBridge(name: String, mtu: Int?, promiscuous: Bool, vlanFiltering: Bool, alias: String) throws -> (link: LinkInfo, created: Bool) {
         if let l = try link(named: name) {
             guard l.kind == "bridge" else {
-                throw LinkStateError(.invalidConfig, "\"bridge\" \"\(name)\": a link with that name exists and is not a bridge (kind \(l.kind ?? "none"))")
+                throw CNIError(.invalidConfig, "\"bridge\" \"\(name)\": a link with that name exists and is not a bridge (kind \(l.kind ?? "none"))")
             }
             var s = LinkSettings()
             if !l.isUp { s.up = true }
@@ -54,7 +45,7 @@ extension NetlinkSocket {
             return try ensureBridge(name: name, mtu: mtu, promiscuous: promiscuous, vlanFiltering: vlanFiltering, alias: alias)
         }
         guard var l = try link(named: name) else {
-            throw LinkStateError(.kernel, "bridge \(name) vanished right after it was created")
+            throw CNIError(.kernel, "bridge \(name) vanished right after it was created")
         }
         // The alias is applied by a SETLINK (RTM_NEWLINK ignores it at creation).
         try setLink(index: l.index, LinkSettings(alias: alias))
@@ -66,14 +57,9 @@ extension NetlinkSocket {
 
     static func vlanError(_ e: NetlinkError) -> any Error {
         if e.errno == EOPNOTSUPP {
-            return LinkStateError(.unsupportedField, "\"vlan\"/\"vlanTrunk\": this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)")
+            return CNIError(.unsupportedField, "\"vlan\"/\"vlanTrunk\": this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)")
         }
         return e
-    }
-
-    /// Links enslaved to `master`.
-    public func ports(of master: Int32) throws(NetlinkError) -> [LinkInfo] {
-        try links().filter { $0.master == master }
     }
 
     /// Creates a veth pair: a host end named `<prefix><8 hex>` here (up, `hostSettings`),
@@ -103,20 +89,20 @@ extension NetlinkSocket {
             } catch {
                 guard error.errno == EEXIST else { throw error }
                 if try link(named: hostName) == nil || attempt == 4 {
-                    throw LinkStateError(.interfaceExists, "interface \"\(containerName)\" already exists in the container (\(container.path))")
+                    throw CNIError(.interfaceExists, "interface \"\(containerName)\" already exists in the container (\(container.path))")
                 }
                 continue
             }
             if let up = later {
                 guard let l = try link(named: hostName) else {
-                    throw LinkStateError(.kernel, "veth \(hostName) vanished right after it was created")
+                    throw CNIError(.kernel, "veth \(hostName) vanished right after it was created")
                 }
                 try setLink(index: l.index, LinkSettings(noIPv6LinkLocal: true))
                 try setLink(index: l.index, LinkSettings(up: up))
             }
             return hostName
         }
-        throw LinkStateError(.kernel, "could not find a free host interface name for the veth pair")
+        throw CNIError(.kernel, "could not find a free host interface name for the veth pair")
     }
 }
 
@@ -155,11 +141,11 @@ public enum ContainerInterface {
                 do {
                     try sock.addRoute(route)
                 } catch {
-                    throw LinkStateError(.kernel, "failed to add route \(r.dst)\(gw.map { " via \($0)" } ?? "") dev #\(index) metric \(metric): \(error)")
+                    throw CNIError(.kernel, "failed to add route \(r.dst)\(gw.map { " via \($0)" } ?? "") dev #\(index) metric \(metric): \(error)")
                 }
                 out.priority = Int(metric)
             } catch {
-                throw LinkStateError(.kernel, "failed to add route \(r.dst)\(gw.map { " via \($0)" } ?? "") dev #\(index): \(error)")
+                throw CNIError(.kernel, "failed to add route \(r.dst)\(gw.map { " via \($0)" } ?? "") dev #\(index): \(error)")
             }
             installed.append(out)
         }
@@ -172,11 +158,11 @@ public enum ContainerInterface {
         while true {
             let addrs = try sock.addresses(index: index, family: .v6)
             if let bad = addrs.first(where: \.isDADFailed) {
-                throw LinkStateError(.kernel, "duplicate address detection failed for \(bad.address)")
+                throw CNIError(.kernel, "duplicate address detection failed for \(bad.address)")
             }
             if !addrs.contains(where: { $0.isTentative && !$0.address.address.isLinkLocalV6 }) { return }
             if waited >= timeoutMillis {
-                throw LinkStateError(.kernel, "addresses still tentative after \(timeoutMillis) ms")
+                throw CNIError(.kernel, "addresses still tentative after \(timeoutMillis) ms")
             }
             usleep(10_000)
             waited += 10
@@ -189,7 +175,7 @@ public enum ContainerInterface {
         let have = try sock.addresses(index: index)
         for ip in result.ips where ip.interface == nil || ip.interface == resultIndex {
             if !have.contains(where: { $0.address.address == ip.address.address && $0.address.prefixLength == ip.address.prefixLength }) {
-                throw LinkStateError(.checkFailed, "address \(ip.address) is missing from interface \(ifname) in the container")
+                throw CNIError(.checkFailed, "address \(ip.address) is missing from interface \(ifname) in the container")
             }
         }
         var gw4: IPAddress?
@@ -201,12 +187,12 @@ public enum ContainerInterface {
         for r in result.routes {
             if byFamily[r.dst.family] == nil { byFamily[r.dst.family] = try sock.routes(family: r.dst.family) }
             let gw = r.gw ?? (r.dst.family == .v4 ? gw4 : gw6)
-            let table = r.table.map { UInt32($0) } ?? UInt32(RT_TABLE_MAIN.rawValue)
+            let table = r.table.map { UInt32($0) } ?? RouteInfo.mainTable
             let found = byFamily[r.dst.family]!.contains { k in
                 k.dst == r.dst.network && k.gateway == gw && k.effectiveTable == table
             }
             if !found {
-                throw LinkStateError(.checkFailed, "route \(r.dst)\(gw.map { " via \($0)" } ?? "") is missing in the container")
+                throw CNIError(.checkFailed, "route \(r.dst)\(gw.map { " via \($0)" } ?? "") is missing in the container")
             }
         }
     }

@@ -167,10 +167,11 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Express
 // MARK: - Parsing
 
 /// A JSON syntax error with the byte offset where it was found.
-public struct JSONSyntaxError: Error, Equatable, CustomStringConvertible {
+public struct JSONSyntaxError: ClassifiedError, Equatable {
     public var offset: Int
     public var reason: String
     public var description: String { "malformed JSON at byte \(offset): \(reason)" }
+    public var kind: FailureKind { .malformed }
 }
 
 extension JSON {

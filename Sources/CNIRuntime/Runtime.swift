@@ -1,3 +1,4 @@
+import Base
 import CNI
 import FoundationEssentials
 #if canImport(Glibc)
@@ -10,41 +11,49 @@ import Glibc
 /// declares injected into each plugin's configuration. ADD results are cached in libcni's
 /// format (`<cacheDir>/results/<network>-<containerID>-<ifname>`), so libcni-based runtimes
 /// and cnictl can DEL each other's attachments.
-struct Runtime {
-    var pluginPath: [String]
-    var cacheDir: String
+public struct Runtime {
+    public var pluginPath: [String]
+    public var cacheDir: String
 
-    struct Attachment {
-        var containerID: String
-        var netns: String
-        var ifname: String
+    public init(pluginPath: [String], cacheDir: String) { self.pluginPath = pluginPath; self.cacheDir = cacheDir }
+
+    public struct Attachment {
+        public var containerID: String
+        public var netns: String
+        public var ifname: String
         /// CNI_ARGS as key/value pairs.
-        var args: [(String, String)] = []
+        public var args: [(String, String)] = []
         /// Capability arguments (runtimeConfig), by capability name.
-        var capabilityArgs: JSONObject = JSONObject()
+        public var capabilityArgs: JSONObject = JSONObject()
+
+        public init(containerID: String, netns: String, ifname: String, args: [(String, String)] = [],
+                    capabilityArgs: JSONObject = JSONObject()) {
+            self.containerID = containerID; self.netns = netns; self.ifname = ifname
+            self.args = args; self.capabilityArgs = capabilityArgs
+        }
     }
 
     /// A plugin failed: which one, for which command, and its CNI error.
-    struct PluginFailure: Error, CustomStringConvertible {
-        var type: String
-        var command: CNICommand
-        var error: CNIError
-        var description: String {
+    public struct PluginFailure: Error, CustomStringConvertible {
+        public var type: String
+        public var command: CNICommand
+        public var error: CNIError
+        public var description: String {
             "plugin type=\"\(type)\" failed (\(command.rawValue.lowercased())): \(error.msg) [code \(error.code.rawValue)]\(error.details.isEmpty ? "" : " (\(error.details))")"
         }
     }
 
     /// One step of an operation, for timing breakdowns.
-    struct Step {
-        var type: String
-        var nanos: UInt64
+    public struct Step {
+        public var type: String
+        public var nanos: UInt64
     }
 
-    var steps: [Step] = []
+    public var steps: [Step] = []
 
     // MARK: configuration building
 
-    func pluginConfig(_ plugin: JSONObject, list: Conflist, prevResult: JSON?, rt: Attachment?) -> [UInt8] {
+    public func pluginConfig(_ plugin: JSONObject, list: Conflist, prevResult: JSON?, rt: Attachment?) -> [UInt8] {
         var o = plugin
         o["name"] = .string(list.name)
         o["cniVersion"] = .string(list.cniVersion)
@@ -62,7 +71,7 @@ struct Runtime {
         return JSON.object(o).serializedBytes()
     }
 
-    func environment(_ command: CNICommand, _ rt: Attachment?) -> [String] {
+    public func environment(_ command: CNICommand, _ rt: Attachment?) -> [String] {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CNI_") }.map { "\($0.key)=\($0.value)" }
         env.append("CNI_COMMAND=\(command.rawValue)")
         if let rt {
@@ -76,7 +85,7 @@ struct Runtime {
     }
 
     /// Runs one plugin; returns its parsed stdout for ADD (and VERSION).
-    mutating func exec(_ type: String, _ command: CNICommand, config: [UInt8], rt: Attachment?) throws -> JSON? {
+    public mutating func exec(_ type: String, _ command: CNICommand, config: [UInt8], rt: Attachment?) throws -> JSON? {
         guard let path = Exec.find(type, in: pluginPath) else {
             throw PluginFailure(type: type, command: command,
                                 error: CNIError(.invalidConfig, "failed to find plugin \"\(type)\" in path \(pluginPath.joined(separator: ":"))"))
@@ -102,7 +111,7 @@ struct Runtime {
 
     // MARK: operations
 
-    mutating func add(_ list: Conflist, _ rt: Attachment) throws -> JSON {
+    public mutating func add(_ list: Conflist, _ rt: Attachment) throws -> JSON {
         try validate(list, rt)
         var result: JSON? = nil
         for (i, p) in list.plugins.enumerated() {
@@ -121,11 +130,11 @@ struct Runtime {
         }
         guard let final = result else { throw CNIError(.internal, "no result") }
         try cacheAdd(final, list, rt)
-        ResolvConf.update(self, netns: rt.netns)
+        NetnsResolvConf.update(self, netns: rt.netns)
         return final
     }
 
-    mutating func check(_ list: Conflist, _ rt: Attachment) throws {
+    public mutating func check(_ list: Conflist, _ rt: Attachment) throws {
         guard CNIVersion.atLeast(list.cniVersion, "0.4.0") else {
             throw CNIError(.incompatibleVersion, "configuration version \"\(list.cniVersion)\" does not support the CHECK command")
         }
@@ -139,7 +148,7 @@ struct Runtime {
         }
     }
 
-    mutating func del(_ list: Conflist, _ rt: Attachment) throws {
+    public mutating func del(_ list: Conflist, _ rt: Attachment) throws {
         var cached: JSON? = nil
         if CNIVersion.atLeast(list.cniVersion, "0.4.0") {
             cached = try? cachedResult(list, rt)
@@ -154,16 +163,16 @@ struct Runtime {
             _ = try exec(p["type"]!.stringValue!, .del, config: pluginConfig(p, list: list, prevResult: cached, rt: rt2), rt: rt2)
         }
         try? FileManager.default.removeItem(atPath: cachePath(list.name, rt))
-        ResolvConf.update(self, netns: rt.netns)
+        NetnsResolvConf.update(self, netns: rt.netns)
     }
 
     /// GC: DEL for cached attachments not in `valid`, then GC on every plugin (1.1.0+).
-    mutating func gc(_ list: Conflist, valid: [CNI.Attachment]) throws {
+    public mutating func gc(_ list: Conflist, valid: [Base.Attachment]) throws {
         if list.disableGC { return }
         var errors: [String] = []
         let validSet = Set(valid)
         for a in cachedAttachments() where a.network == list.name {
-            if validSet.contains(CNI.Attachment(containerID: a.rt.containerID, ifname: a.rt.ifname)) { continue }
+            if validSet.contains(Base.Attachment(containerID: a.rt.containerID, ifname: a.rt.ifname)) { continue }
             do { try del(list, a.rt) } catch { errors.append("stale attachment \(a.rt.containerID)/\(a.rt.ifname): \(error)") }
         }
         if CNIVersion.atLeast(list.cniVersion, "1.1.0") {
@@ -185,7 +194,7 @@ struct Runtime {
         if !errors.isEmpty { throw CNIError(.internal, errors.joined(separator: "; ")) }
     }
 
-    mutating func status(_ list: Conflist) throws {
+    public mutating func status(_ list: Conflist) throws {
         guard CNIVersion.atLeast(list.cniVersion, "1.1.0") else { return }
         for p in list.plugins {
             var o = p
@@ -196,7 +205,7 @@ struct Runtime {
         }
     }
 
-    mutating func versions(_ list: Conflist) throws -> [(String, JSON)] {
+    public mutating func versions(_ list: Conflist) throws -> [(String, JSON)] {
         var out: [(String, JSON)] = []
         for p in list.plugins {
             let t = p["type"]!.stringValue!
@@ -206,7 +215,7 @@ struct Runtime {
         return out
     }
 
-    func validate(_ list: Conflist, _ rt: Attachment) throws {
+    public func validate(_ list: Conflist, _ rt: Attachment) throws {
         guard CNIVersion.isSupported(list.cniVersion) else {
             throw CNIError(.incompatibleVersion, "network \"\(list.name)\" has cniVersion \"\(list.cniVersion)\"; supported: \(CNIVersion.supported.joined(separator: ", "))")
         }
@@ -220,11 +229,11 @@ struct Runtime {
 
     // MARK: result cache (libcni cniCacheV1)
 
-    func cachePath(_ network: String, _ rt: Attachment) -> String {
+    public func cachePath(_ network: String, _ rt: Attachment) -> String {
         "\(cacheDir)/results/\(network)-\(rt.containerID)-\(rt.ifname)"
     }
 
-    func cacheAdd(_ result: JSON, _ list: Conflist, _ rt: Attachment) throws {
+    public func cacheAdd(_ result: JSON, _ list: Conflist, _ rt: Attachment) throws {
         var o = JSONObject()
         o["kind"] = "cniCacheV1"
         o["containerId"] = .string(rt.containerID)
@@ -242,20 +251,20 @@ struct Runtime {
         try Posix.writeFileAtomically(path, JSON.object(o).serializedBytes(), mode: 0o600, sync: false)
     }
 
-    func readCache(_ network: String, _ rt: Attachment) -> JSONObject? {
+    public func readCache(_ network: String, _ rt: Attachment) -> JSONObject? {
         guard let b = try? Posix.readFile(cachePath(network, rt)), let j = try? JSON.parse(b),
               case .object(let o) = j, o["kind"]?.stringValue == "cniCacheV1" else { return nil }
         return o
     }
 
-    func cachedResult(_ list: Conflist, _ rt: Attachment) throws -> JSON? {
+    public func cachedResult(_ list: Conflist, _ rt: Attachment) throws -> JSON? {
         guard let o = readCache(list.name, rt), let r = o["result"] else { return nil }
         // Convert to the list's version so every plugin sees it as it expects.
         let parsed = try CNIResult(json: r, path: "cached result")
         return parsed.json(version: list.cniVersion)
     }
 
-    func cachedRuntime(_ list: Conflist, _ rt: Attachment) -> Attachment? {
+    public func cachedRuntime(_ list: Conflist, _ rt: Attachment) -> Attachment? {
         guard let o = readCache(list.name, rt) else { return nil }
         var out = rt
         Runtime.restore(&out, from: o)
@@ -263,7 +272,7 @@ struct Runtime {
     }
 
     /// CNI_ARGS and capability arguments of a cache entry.
-    static func restore(_ rt: inout Attachment, from o: JSONObject) {
+    public static func restore(_ rt: inout Attachment, from o: JSONObject) {
         if let args = o["cniArgs"]?.arrayValue {
             rt.args = args.compactMap { p in
                 guard let a = p.arrayValue, a.count == 2, let k = a[0].stringValue, let v = a[1].stringValue else { return nil }
@@ -273,15 +282,15 @@ struct Runtime {
         if case .object(let c)? = o["capabilityArgs"] { rt.capabilityArgs = c }
     }
 
-    struct CachedAttachment {
-        var network: String
-        var rt: Attachment
-        var result: JSON?
+    public struct CachedAttachment {
+        public var network: String
+        public var rt: Attachment
+        public var result: JSON?
     }
 
     /// Every attachment in the result cache (or those of one namespace: cnictl derives the
     /// container ID from the namespace path, which narrows the files to read).
-    func cachedAttachments(netns: String? = nil) -> [CachedAttachment] {
+    public func cachedAttachments(netns: String? = nil) -> [CachedAttachment] {
         let dir = "\(cacheDir)/results"
         guard var names = (try? Posix.listDirectory(dir)) ?? nil else { return [] }
         names.sort()

@@ -3,7 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CNI
+import Base
 
 /// What an attachment published: kept under the run directory
 /// (`portmap/<network>/<containerID>:<ifname>`), written atomically, so DEL removes exactly
@@ -91,13 +91,13 @@ public struct PublishedRecords {
     }
 }
 
-extension Firewall {
+extension FirewallDriver {
     /// Base tables' operations when missing (from a chain dump).
     func baseIfMissing(_ chains: [ChainInfo]) -> [Operation] {
         var ops: [Operation] = []
         let all = Plan.base(), rules = Plan.baseRules()
         for t in [Plan.table, Plan.bridgeTable] where !chains.contains(where: { $0.family == t.family && $0.table == t.name && $0.name == "forward" }) {
-            ops += all.filter { Firewall.table(of: $0) == t } + rules.filter { Firewall.table(of: $0) == t }
+            ops += all.filter { FirewallDriver.table(of: $0) == t } + rules.filter { FirewallDriver.table(of: $0) == t }
         }
         return ops
     }
@@ -139,11 +139,11 @@ extension Firewall {
             for (i, port) in ports.enumerated() {
                 for other in ports[..<i] where other.family == port.family && other.proto == port.proto && other.hostPort == port.hostPort
                     && (other.hostIP == nil || port.hostIP == nil || other.hostIP == port.hostIP) {
-                    throw CNIError(.conflict, "port \(port.binding) is asked for twice (also as \(other.binding))")
+                    throw FirewallError(.conflict, "port \(port.binding) is asked for twice (also as \(other.binding))")
                 }
                 if !fresh, let (who, at) = try holder(of: port, mapNetwork: p.mapNetwork, hostAddresses: hostAddresses) {
                     let owner = AttachmentID(comment: who).map { "container \($0.containerID) (\($0.ifname)) of network \($0.network)" } ?? who
-                    throw CNIError(.conflict, "port \(port.binding) is already published by \(owner) on \(at.binding)")
+                    throw FirewallError(.conflict, "port \(port.binding) is already published by \(owner) on \(at.binding)")
                 }
             }
             let hairpinFresh = fresh || !chains.contains { $0.family == .inet && $0.table == Plan.table.name && $0.name == Plan.hairpinChain(p.network) }
@@ -218,14 +218,14 @@ extension Firewall {
 
     /// CHECK: every port is published, by this attachment.
     public func checkPublished(mapNetwork: String?, _ a: AttachmentID, ports: [PublishedPort]) throws {
-        guard try nf.tableExists(Plan.table) else { throw CNIError(.checkFailed, "firewall: table \(Plan.table) is missing") }
+        guard try nf.tableExists(Plan.table) else { throw FirewallError(.differs, "firewall: table \(Plan.table) is missing") }
         for port in ports {
             let m = port.map(network: mapNetwork)
             guard let e = try nf.element(Plan.table, m, key: port.key) else {
-                throw CNIError(.checkFailed, "portmap: \(port) is not published (element of map \(Plan.table) \(m) missing)")
+                throw FirewallError(.differs, "portmap: \(port) is not published (element of map \(Plan.table) \(m) missing)")
             }
             if e.comment != a.description {
-                throw CNIError(.checkFailed, "portmap: \(port.binding) is published by \(e.comment ?? "someone else"), not \(a)")
+                throw FirewallError(.differs, "portmap: \(port.binding) is published by \(e.comment ?? "someone else"), not \(a)")
             }
         }
     }

@@ -5,7 +5,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CNI
+import Base
 import Netlink
 
 /// How to deal with another table whose forward chain drops by default (as on hosts running
@@ -21,7 +21,7 @@ public enum HostFirewallMode: String, Sendable {
     case ignore
 }
 
-public final class Firewall {
+public final class FirewallDriver {
     public let nf: Netfilter
     let runDirectory: String?
 
@@ -42,8 +42,8 @@ public final class Firewall {
     public func attach(_ p: NetworkPolicy, _ a: AttachmentID, addresses: [IPAddress], port: String, mode: HostFirewallMode) throws {
         try locked {
             let chains = try nf.chains()
-            if mode == .check, let c = Firewall.foreignForwardDrops(chains).first {
-                throw CNIError(.hostFirewall, "host firewall: \(c.family.map(\.description) ?? "?") \(c.table) chain \(c.name) (hook forward, policy drop) would drop the traffic of network \(p.network); set \"hostFirewall\": \"iptables\" to let swiftcni accept it in iptables' FORWARD chains, or \"ignore\" if your own rules accept it")
+            if mode == .check, let c = FirewallDriver.foreignForwardDrops(chains).first {
+                throw FirewallError(.hostFirewall, "host firewall: \(c.family.map(\.description) ?? "?") \(c.table) chain \(c.name) (hook forward, policy drop) would drop the traffic of network \(p.network)")
             }
             func has(_ t: TableRef, _ name: String) -> ChainInfo? {
                 chains.first { $0.family == t.family && $0.table == t.name && $0.name == name }
@@ -51,7 +51,7 @@ public final class Firewall {
             var ops: [Operation] = []
             let all = Plan.base(), rules = Plan.baseRules()
             for t in [Plan.table, Plan.bridgeTable] where has(t, "forward") == nil {
-                ops += all.filter { Firewall.table(of: $0) == t } + rules.filter { Firewall.table(of: $0) == t }
+                ops += all.filter { FirewallDriver.table(of: $0) == t } + rules.filter { FirewallDriver.table(of: $0) == t }
             }
             if has(Plan.table, Plan.fromChain(p.network)) != nil {
                 let first = try nf.rules(Plan.table, Plan.fromChain(p.network), checkExists: false)?.first
@@ -151,7 +151,7 @@ public final class Firewall {
 
     /// CHECK: every piece the attachment needs, the first missing one named.
     public func check(_ p: NetworkPolicy, _ a: AttachmentID, addresses: [IPAddress], port: String?, mode: HostFirewallMode) throws {
-        func missing(_ what: String) -> CNIError { CNIError(.checkFailed, "firewall: \(what) is missing") }
+        func missing(_ what: String) -> FirewallError { FirewallError(.differs, "firewall: \(what) is missing") }
         for t in [Plan.table, Plan.bridgeTable] where !(try nf.tableExists(t)) { throw missing("table \(t)") }
         for c in ["forward", "postrouting"] where !(try nf.chainExists(Plan.table, c)) { throw missing("chain \(Plan.table) \(c)") }
         if !(try nf.chainExists(Plan.bridgeTable, "forward")) { throw missing("chain \(Plan.bridgeTable) forward") }
@@ -199,7 +199,7 @@ public final class Firewall {
     }
 
     public func foreignForwardDrops() throws -> [ChainInfo] {
-        Firewall.foreignForwardDrops(try nf.chains())
+        FirewallDriver.foreignForwardDrops(try nf.chains())
     }
 
     static func foreignForwardDrops(_ chains: [ChainInfo]) -> [ChainInfo] {
@@ -236,7 +236,10 @@ public final class Firewall {
     }
 }
 
-extension CNIErrorCode {
-    /// Another table's forward policy would drop the network's traffic (see "hostFirewall").
-    public static let hostFirewall = CNIErrorCode(rawValue: 108)
+/// A firewall decision that refuses an operation (the kernel's own failures are
+/// `NetfilterError`s): what kind of failure, and the message.
+public struct FirewallError: ClassifiedError, Sendable {
+    public var kind: FailureKind
+    public var description: String
+    public init(_ kind: FailureKind, _ description: String) { self.kind = kind; self.description = description }
 }

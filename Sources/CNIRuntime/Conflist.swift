@@ -1,3 +1,4 @@
+import Base
 import CNI
 import FoundationEssentials
 #if canImport(Glibc)
@@ -6,20 +7,20 @@ import Glibc
 
 /// A network configuration list (`.conflist`), or a single-plugin `.conf`/`.json` promoted
 /// to a list, as libcni loads them.
-struct Conflist {
-    var name: String
-    var cniVersion: String
-    var disableCheck: Bool
-    var disableGC: Bool
-    var plugins: [JSONObject]
+public struct Conflist {
+    public var name: String
+    public var cniVersion: String
+    public var disableCheck: Bool
+    public var disableGC: Bool
+    public var plugins: [JSONObject]
     /// The file's bytes (cached with each ADD, as libcni does).
-    var bytes: [UInt8]
-    var path: String
+    public var bytes: [UInt8]
+    public var path: String
 
-    enum LoadError: Error, CustomStringConvertible {
+    public enum LoadError: Error, CustomStringConvertible {
         case notFound(String, String)
         case invalid(String, String)
-        var description: String {
+        public var description: String {
             switch self {
             case .notFound(let n, let d): return "no network named \"\(n)\" in \(d)"
             case .invalid(let p, let why): return "\(p): \(why)"
@@ -27,7 +28,7 @@ struct Conflist {
         }
     }
 
-    init(bytes: [UInt8], path: String) throws {
+    public init(bytes: [UInt8], path: String) throws {
         self.bytes = bytes
         self.path = path
         let json: JSON
@@ -69,7 +70,7 @@ struct Conflist {
     }
 
     /// Finds the network `name` in `dir` (conflists first, then .conf/.json, sorted by file name).
-    static func load(name: String, dir: String) throws -> Conflist {
+    public static func load(name: String, dir: String) throws -> Conflist {
         // The usual file name first (a scan of every file otherwise, as libcni does).
         let direct = Posix.join(dir, name + ".conflist")
         if let b = try? Posix.readFile(direct), let c = try? Conflist(bytes: b, path: direct), c.name == name { return c }
@@ -90,7 +91,7 @@ struct Conflist {
     }
 
     /// Every loadable network in `dir`.
-    static func all(dir: String) -> [Conflist] {
+    public static func all(dir: String) -> [Conflist] {
         let fm = FileManager.default
         guard let entries = try? fm.contentsOfDirectory(atPath: dir) else { return [] }
         var seen = Set<String>()

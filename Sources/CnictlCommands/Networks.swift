@@ -1,5 +1,8 @@
+import Base
 import CNI
+import CNIRuntime
 import Etcd
+import HostLocalIPAM
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc

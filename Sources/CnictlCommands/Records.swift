@@ -1,4 +1,6 @@
+import Base
 import CNI
+import CNIRuntime
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc

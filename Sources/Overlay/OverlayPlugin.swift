@@ -6,13 +6,15 @@
 import Glibc
 #endif
 import BridgeNetwork
+import Base
 import CNI
 import DNS
 import Etcd
+import HostLocalIPAM
 import IPAM
 import Netlink
 
-public struct Overlay: CNIPlugin {
+public struct OverlayPlugin: CNIPlugin {
     public init() {}
     public static var knownArgs: Set<String> { ["IP", "MAC"] }
 
@@ -118,7 +120,7 @@ public struct Overlay: CNIPlugin {
         Posix.join(Posix.dirname(of: Posix.executablePath() ?? "/opt/cni/bin/overlay"), "swiftcni-overlay-agent")
     }
 
-    static var agent: Daemon { Daemon(root: OverlayLocal.agentRoot, name: "overlay agent") }
+    static var agent: Daemon { Daemon(root: OverlayLocal.agentRoot, role: .overlayAgent) }
 
     /// Writes the agent's settings (one etcd cluster per host) and makes sure it runs.
     static func ensureAgent(_ settings: OverlayLocal.AgentSettings) throws {
@@ -141,7 +143,7 @@ public struct Overlay: CNIPlugin {
         var env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_RUN_DIR=\(SuitePaths.runDirectory)",
                    "SWIFTCNI_STATE_DIR=\(SuitePaths.stateDirectory)"]
         if let h = Posix.getenv("SWIFTCNI_HOST_ID") { env.append("SWIFTCNI_HOST_ID=\(h)") }
-        try agent.ensureRunning(executable: agentPath, arguments: [], environment: env, errorCode: .overlayAgent)
+        try agent.ensureRunning(executable: agentPath, arguments: [], environment: env)
     }
 
     /// Creates the VXLAN device (or checks the one there) and makes it a port of the bridge.
@@ -216,9 +218,9 @@ public struct Overlay: CNIPlugin {
     public func add(_ req: CNIRequest) throws -> CNIResult {
         let cfg = try OverlayConfig(req)
         let host = try NetlinkSocket()
-        let (ul, vtep) = try Overlay.underlay(cfg.underlay, host)
+        let (ul, vtep) = try OverlayPlugin.underlay(cfg.underlay, host)
         let mtu = cfg.mtu ?? (ul.mtu - 50)
-        let breq = try Overlay.bridgeRequest(req, cfg, mtu: mtu)
+        let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: mtu)
         _ = try HostLocalConfig(breq)  // IPAM errors before anything is created
         PhaseTrace.mark("overlay config")
         let etcd = EtcdClient(cfg.etcd)
@@ -235,9 +237,9 @@ public struct Overlay: CNIPlugin {
         do {
             // The host's agent first: one of another namespace fails the ADD before anything
             // is written to etcd.
-            try Overlay.ensureAgent(agentSettings)
+            try OverlayPlugin.ensureAgent(agentSettings)
             PhaseTrace.mark("overlay agent")
-            try Overlay.define(etcd, keys, cfg)
+            try OverlayPlugin.define(etcd, keys, cfg)
             PhaseTrace.mark("overlay define")
             let added = try Bridge().add(breq)
             result = added
@@ -249,7 +251,7 @@ public struct Overlay: CNIPlugin {
                 for g in cfg.gateways where !have.contains(g) {
                     do { try host.addAddress(index: br.index, g, noDAD: true) } catch let e as NetlinkError { if e.errno != EEXIST { throw e } }
                 }
-                return try Overlay.ensureVxlan(host, cfg, underlay: ul, vtep: vtep, bridge: br.index, mtu: mtu)
+                return try OverlayPlugin.ensureVxlan(host, cfg, underlay: ul, vtep: vtep, bridge: br.index, mtu: mtu)
             }
             try OverlayLocal.write(cfg)
             guard let cont = added.interfaces.first(where: { $0.name == req.ifname && $0.sandbox == req.netns }),
@@ -258,14 +260,14 @@ public struct Overlay: CNIPlugin {
             }
             let name = req.env.arg("K8S_POD_NAME").flatMap { $0.isEmpty ? nil : $0 } ?? req.runtimeConfig.flatMap { try? $0.string("name") }
             let record = EndpointRecord(network: req.name, host: me, containerID: req.containerID, ifname: req.ifname, vtep: vtep,
-                                        mac: mac, ips: added.containerAddresses, name: name, aliases: Overlay.aliases(req))
+                                        mac: mac, ips: added.containerAddresses, name: name, aliases: OverlayPlugin.aliases(req))
             let rev = try etcd.put(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname),
                                    record.json.serializedBytes())
             PhaseTrace.mark("overlay register")
             // Every endpoint registered before this one, programmed here by the agent from its
             // one consistent view of etcd (list, then watch from that revision) — never from a
             // second, separate read that could undo what the agent programmed since.
-            try Overlay.syncAgent(network: req.name, revision: rev, settings: agentSettings)
+            try OverlayPlugin.syncAgent(network: req.name, revision: rev, settings: agentSettings)
             PhaseTrace.mark("overlay program")
             return added
         } catch {
@@ -274,7 +276,7 @@ public struct Overlay: CNIPlugin {
                 _ = try? Bridge().del(breq)
             }
             if created || (try? host.link(named: cfg.bridgeName)) == nil {
-                if (try? Overlay.removeIdle(host, cfg)) == true { OverlayLocal.remove(req.name) }
+                if (try? OverlayPlugin.removeIdle(host, cfg)) == true { OverlayLocal.remove(req.name) }
             }
             throw error
         }
@@ -286,13 +288,13 @@ public struct Overlay: CNIPlugin {
         let etcd = EtcdClient(cfg.etcd)
         let keys = OverlayKeys(cfg.etcd.prefix)
         let me = SuitePaths.hostID
-        let ul = try? Overlay.underlay(cfg.underlay, host)
-        let breq = try Overlay.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50))
+        let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
+        let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50))
         // Local first (firewall, veth), then etcd (IPAM, the endpoint): if etcd is down the
         // container is gone locally and DEL fails with code 11 so the runtime retries.
         try Bridge().del(breq)
         try etcd.delete(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname))
-        if try Overlay.removeIdle(host, cfg) {
+        if try OverlayPlugin.removeIdle(host, cfg) {
             OverlayLocal.remove(req.name)
             _ = try? OverlayProgramming.writeDNS(DNSState(), network: req.name, remote: [])
         }
@@ -301,8 +303,8 @@ public struct Overlay: CNIPlugin {
     public func check(_ req: CNIRequest) throws {
         let cfg = try OverlayConfig(req)
         let host = try NetlinkSocket()
-        let (ul, vtep) = try Overlay.underlay(cfg.underlay, host)
-        let breq = try Overlay.bridgeRequest(req, cfg, mtu: cfg.mtu ?? (ul.mtu - 50))
+        let (ul, vtep) = try OverlayPlugin.underlay(cfg.underlay, host)
+        let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? (ul.mtu - 50))
         try Bridge().check(breq)
         guard let vx = try host.vxlan(named: cfg.vxlanName), vx.vni == cfg.vni else {
             throw CNIError(.checkFailed, "VXLAN device \(cfg.vxlanName) (VNI \(cfg.vni)) is missing")
@@ -319,9 +321,9 @@ public struct Overlay: CNIPlugin {
         // The agent keeps remote entries current: it must run (it is started if not), and
         // have programmed at least what etcd holds now before the entries are compared.
         let settings = OverlayLocal.AgentSettings(etcd: cfg.etcd, host: me, vtep: vtep)
-        try Overlay.ensureAgent(settings)
-        let (remote, rev) = try Overlay.remoteEndpoints(etcd, keys, network: req.name, me: me)
-        try Overlay.syncAgent(network: req.name, revision: rev, settings: settings)
+        try OverlayPlugin.ensureAgent(settings)
+        let (remote, rev) = try OverlayPlugin.remoteEndpoints(etcd, keys, network: req.name, me: me)
+        try OverlayPlugin.syncAgent(network: req.name, revision: rev, settings: settings)
         let fdb = Set(try host.fdb(index: l.index).map(\.mac))
         for r in remote where !fdb.contains(r.mac) {
             throw CNIError(.checkFailed, "no forwarding entry for \(r.containerID) (\(r.mac)) on host \(r.host)")
@@ -331,8 +333,8 @@ public struct Overlay: CNIPlugin {
     public func gc(_ req: CNIRequest) throws {
         let cfg = try OverlayConfig(req)
         let host = try NetlinkSocket()
-        let ul = try? Overlay.underlay(cfg.underlay, host)
-        let breq = try Overlay.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50))
+        let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
+        let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50))
         try Bridge().gc(breq)
         let valid = try req.validAttachments()
         let etcd = EtcdClient(cfg.etcd)
@@ -346,7 +348,7 @@ public struct Overlay: CNIPlugin {
                 try etcd.delete(kv.key)
             }
         }
-        if try Overlay.removeIdle(host, cfg) { OverlayLocal.remove(req.name) }
+        if try OverlayPlugin.removeIdle(host, cfg) { OverlayLocal.remove(req.name) }
     }
 
     public func status(_ req: CNIRequest) throws {
@@ -355,8 +357,8 @@ public struct Overlay: CNIPlugin {
             throw CNIError(.notAvailable, "overlay: \(error)")
         }
         let host = try NetlinkSocket()
-        let ul = try? Overlay.underlay(cfg.underlay, host)
-        try Bridge().status(try Overlay.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50)))
+        let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
+        try Bridge().status(try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50)))
     }
 }
 

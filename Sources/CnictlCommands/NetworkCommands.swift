@@ -1,6 +1,9 @@
 import ArgumentParser
+import Base
 import CNI
+import CNIRuntime
 import Etcd
+import HostLocalIPAM
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -314,7 +317,7 @@ struct NetworkGroup: ParsableCommand {
             _ = try? runtime.del(list, a.rt)
             try? FileManager.default.removeItem(atPath: runtime.cachePath(network, a.rt))
         }
-        let valid = store.containers().flatMap { o in o.endpoints.filter { $0.network == network }.map { CNI.Attachment(containerID: o.id, ifname: $0.ifname) } }
+        let valid = store.containers().flatMap { o in o.endpoints.filter { $0.network == network }.map { Base.Attachment(containerID: o.id, ifname: $0.ifname) } }
         try? runtime.gc(list, valid: valid)
         if !found { Posix.writeStderr("cnictl: no endpoint of \(name) in network \(network); garbage-collected the network\n") }
     }
@@ -420,7 +423,7 @@ struct RunCommand: ParsableCommand {
             } catch {
                 for ep in c.endpoints.reversed() { try? ctrs.detach(&c, network: ep.network, force: true) }
                 store.removeContainer(name)
-                ResolvConf.remove(name)
+                NetnsResolvConf.remove(name)
                 try? NamedNamespaces.delete(name)
                 throw error
             }
@@ -428,63 +431,6 @@ struct RunCommand: ParsableCommand {
             print(c.id)
             if timing { Posix.writeStderr((t.report(processStart: processStartNanos()) + "\n")) }
         }
-    }
-}
-
-extension RunCommand {
-    /// The options of `run` read directly; nil for anything else (help, unknown options, a
-    /// missing value, no --name), which ArgumentParser then handles.
-    static func fastParse(_ args: [String]) -> RunCommand? {
-        var c = RunCommand()
-        var cni = CNIOptions()
-        var name: String?, network: String?, ip: String?, ip6: String?, confDir: String?, cniPath: String?, cacheDir: String?
-        var aliases: [String] = [], links: [String] = [], publish: [String] = []
-        var timing = false
-        var i = 0
-        func value(_ a: String) -> (String, String)? {
-            if let eq = a.firstIndex(of: "="), a.hasPrefix("--") { return (String(a[..<eq]), String(a[a.index(after: eq)...])) }
-            return nil
-        }
-        while i < args.count {
-            var key = args[i]
-            var v: String? = nil
-            if let (k, val) = value(key) { key = k; v = val }
-            if key == "--timing" { timing = true; i += 1; continue }
-            if v == nil {
-                guard i + 1 < args.count, !args[i + 1].hasPrefix("-") || key == "-p" || key == "--publish" else { return nil }
-                v = args[i + 1]
-                i += 2
-            } else {
-                i += 1
-            }
-            switch key {
-            case "--name": name = v
-            case "--network": network = v
-            case "--ip": ip = v
-            case "--ip6": ip6 = v
-            case "--network-alias": aliases.append(v!)
-            case "--link": links.append(v!)
-            case "-p", "--publish": publish.append(v!)
-            case "--conf-dir": confDir = v
-            case "--cni-path": cniPath = v
-            case "--cache-dir": cacheDir = v
-            default: return nil
-            }
-        }
-        guard let name else { return nil }
-        cni.confDir = confDir
-        cni.cniPath = cniPath
-        cni.cacheDir = cacheDir
-        c.cni = cni
-        c.name = name
-        c.network = network
-        c.ip = ip
-        c.ip6 = ip6
-        c.aliases = aliases
-        c.links = links
-        c.publish = publish
-        c.timing = timing
-        return c
     }
 }
 
@@ -574,7 +520,7 @@ struct RmCommand: ParsableCommand {
             for ref in containers {
                 var c = try ctrs.find(ref)
                 for ep in c.endpoints.reversed() { try ctrs.detach(&c, network: ep.network, force: force) }
-                ResolvConf.remove(c.name)
+                NetnsResolvConf.remove(c.name)
                 try NamedNamespaces.delete(c.name)
                 store.removeContainer(c.name)
                 print(c.name)

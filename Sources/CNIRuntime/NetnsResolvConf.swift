@@ -1,3 +1,4 @@
+import Base
 import CNI
 import FoundationEssentials
 #if canImport(Glibc)
@@ -8,12 +9,12 @@ import Glibc
 /// binds it over /etc/resolv.conf, so programs run that way resolve through the DNS the
 /// namespace's networks hand out (the `dns` of their CNI results, merged in network order).
 /// Only files cnictl wrote (marked by their first line) are replaced or removed.
-enum ResolvConf {
-    static let etcNetns = "/etc/netns"
-    static let marker = "# Written by cnictl (swiftcni)"
+public enum NetnsResolvConf {
+    public static let etcNetns = "/etc/netns"
+    public static let marker = "# Written by cnictl (swiftcni)"
 
     /// The namespace's name when `path` is a named netns (/run/netns/<name>).
-    static func name(ofNetns path: String) -> String? {
+    public static func name(ofNetns path: String) -> String? {
         for dir in ["/run/netns/", "/var/run/netns/"] where path.hasPrefix(dir) {
             let n = String(path.dropFirst(dir.count))
             return n.isEmpty || n.contains("/") ? nil : n
@@ -21,10 +22,10 @@ enum ResolvConf {
         return nil
     }
 
-    static func path(_ name: String) -> String { "\(etcNetns)/\(name)/resolv.conf" }
+    public static func path(_ name: String) -> String { "\(etcNetns)/\(name)/resolv.conf" }
 
     /// Rewrites (or removes) the file from the cached results of every attachment of `netns`.
-    static func update(_ runtime: Runtime, netns: String) {
+    public static func update(_ runtime: Runtime, netns: String) {
         guard let name = name(ofNetns: netns) else { return }
         var dns = CNIDNS()
         for a in runtime.cachedAttachments(netns: netns) {
@@ -54,7 +55,7 @@ enum ResolvConf {
     }
 
     /// Removes the file (if cnictl wrote it) and the namespace's directory (if then empty).
-    static func remove(_ name: String) {
+    public static func remove(_ name: String) {
         let file = path(name)
         if let existing = (try? Posix.readText(file)) ?? nil, existing.hasPrefix(marker) {
             _ = try? Posix.remove(file)

@@ -1,5 +1,7 @@
+import Base
 import CNI
 import Etcd
+import IPAM
 
 /// Cluster-wide allocations in etcd, behind the same allocator as the file store, under
 /// `ClusterKeys`' `ipam/` keys of the network (address → owner, owner → addresses, the last

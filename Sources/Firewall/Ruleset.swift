@@ -2,7 +2,7 @@
 // a batch. Pure data: planning (Plan.swift) produces it, the netfilter encoder
 // (Netfilter.swift) turns it into one libnftnl batch, and `description` renders it in nft
 // syntax for tests and diagnostics.
-import CNI
+import Base
 
 public enum NFFamily: UInt8, Sendable, CustomStringConvertible {
     case inet = 1, ip = 2, bridge = 7, ip6 = 10

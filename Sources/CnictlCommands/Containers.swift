@@ -1,4 +1,6 @@
+import Base
 import CNI
+import CNIRuntime
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -68,14 +70,14 @@ struct Containers {
             if let list = try? cni.load(network) {
                 let valid = store.containers().flatMap { o in
                     o.endpoints.filter { $0.network == network && !(o.id == c.id && $0.ifname == ep.ifname) }
-                        .map { CNI.Attachment(containerID: o.id, ifname: $0.ifname) }
+                        .map { Base.Attachment(containerID: o.id, ifname: $0.ifname) }
                 }
                 try? runtime.gc(list, valid: valid)
             }
         }
         c.endpoints.removeAll { $0.network == network }
         try store.save(c)
-        ResolvConf.update(cni.runtime(), netns: c.netns)
+        NetnsResolvConf.update(cni.runtime(), netns: c.netns)
     }
 
     /// Finds a container by name or ID prefix.

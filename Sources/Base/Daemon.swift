@@ -7,47 +7,29 @@
 import Glibc
 #endif
 
-/// A mutual-exclusion lock for threads (the daemons' state).
-public final class Mutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    public init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    public func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return try body()
-    }
-}
-
-/// Plain threads for the daemons (no Swift concurrency: a daemon's threads never change
-/// network namespace, and blocking calls are fine on them).
-public enum Threads {
-    /// Runs `body` on a new detached thread.
-    public static func detach(_ body: @escaping () -> Void) {
-        final class Box { let f: () -> Void; init(_ f: @escaping () -> Void) { self.f = f } }
-        let ctx = Unmanaged.passRetained(Box(body)).toOpaque()
-        var t = pthread_t()
-        pthread_create(&t, nil, { arg in
-            Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().f()
-            return nil
-        }, ctx)
-        pthread_detach(t)
-    }
-}
-
 public struct DaemonUnavailable: Error, CustomStringConvertible {
     public var reason: String
     public init(_ r: String) { reason = r }
     public var description: String { "control socket: \(reason)" }
 }
 
+/// A daemon could not be started, stopped answering, or serves another network namespace.
+public struct DaemonError: ClassifiedError, Sendable {
+    public var role: DaemonRole
+    public var message: String
+    public init(_ role: DaemonRole, _ message: String) { self.role = role; self.message = message }
+    public var kind: FailureKind { .daemon(role) }
+    public var description: String { message }
+}
+
 /// Where a daemon keeps its files, and how to reach and start it.
 public struct Daemon: Sendable {
     /// Its directory under the run directory (control.sock, server.pid, server.lock, server.log).
     public let root: String
-    public let name: String
+    public let role: DaemonRole
+    public var name: String { role.rawValue }
 
-    public init(root: String, name: String) { self.root = root; self.name = name }
+    public init(root: String, role: DaemonRole) { self.root = root; self.role = role }
 
     public var controlSocket: String { Posix.join(root, "control.sock") }
     public var pidFile: String { Posix.join(root, "server.pid") }
@@ -117,47 +99,46 @@ public struct Daemon: Sendable {
         return nil
     }
 
-    /// Throws (with `errorCode`) unless the running daemon serves the caller's network
+    /// Throws unless the running daemon serves the caller's network
     /// namespace: a daemon of another namespace (a nested runtime, another simulated host, a
     /// namespace deleted but still held) would take the work and serve none of it here.
-    func checkNamespace(errorCode: CNIErrorCode) throws {
+    func checkNamespace() throws(DaemonError) {
         guard let status = try? request("status", timeoutMs: 5000), status.hasPrefix("ok") else {
-            throw CNIError(errorCode, "\(name) stopped answering on \(controlSocket)")
+            throw DaemonError(role, "\(name) stopped answering on \(controlSocket)")
         }
         let mine = Posix.netnsCookie()
         guard let theirs = Daemon.servedNamespace(status) else {
-            throw CNIError(errorCode, "\(name) on \(controlSocket) does not say which network namespace it serves")
+            throw DaemonError(role, "\(name) on \(controlSocket) does not say which network namespace it serves")
         }
         if theirs != mine {
-            throw CNIError(errorCode, "\(name)\(pid().map { " (pid \($0))" } ?? "") on \(controlSocket) serves another network namespace (netns cookie \(theirs); this one is \(mine)): give each network namespace its own SWIFTCNI_RUN_DIR and SWIFTCNI_STATE_DIR")
+            throw DaemonError(role, "\(name)\(pid().map { " (pid \($0))" } ?? "") on \(controlSocket) serves another network namespace (netns cookie \(theirs); this one is \(mine)): give each network namespace its own SWIFTCNI_RUN_DIR and SWIFTCNI_STATE_DIR")
         }
     }
 
     /// Makes sure the daemon runs and serves the caller's network namespace: if none
     /// answers, starts `executable` (detached, its stderr to the log) and waits until it
     /// answers.
-    public func ensureRunning(executable: String, arguments: [String], environment: [String], errorCode: CNIErrorCode,
-                              waitMs: Int = 5000) throws {
-        if isRunning() { return try checkNamespace(errorCode: errorCode) }
+    public func ensureRunning(executable: String, arguments: [String], environment: [String], waitMs: Int = 5000) throws {
+        if isRunning() { return try checkNamespace() }
         guard Posix.isExecutableFile(executable) else {
-            throw CNIError(errorCode, "\(name) \(executable) not found (it is installed next to the plugins)")
+            throw DaemonError(role, "\(name) \(executable) not found (it is installed next to the plugins)")
         }
         try Posix.makeDirectories(root)
         // Serialize starters: only one of several concurrent plugins spawns.
         let lock = try FileLock(path: Posix.join(root, "start.lock"))
         defer { lock.unlock() }
-        if isRunning() { return try checkNamespace(errorCode: errorCode) }
+        if isRunning() { return try checkNamespace() }
         // Spawned from this (the main) thread, never one that entered another namespace: the
         // daemon serves the caller's.
         _ = try Exec.spawnDaemon(executable, arguments: arguments, environment: environment, logFile: logFile)
         let deadline = Posix.monotonicNanos() + UInt64(waitMs) * 1_000_000
         while Posix.monotonicNanos() < deadline {
-            if isRunning() { return try checkNamespace(errorCode: errorCode) }
+            if isRunning() { return try checkNamespace() }
             usleep(5000)
         }
         let log = (try? Posix.readText(logFile)) ?? nil
         let tail = log.map { String($0.split(separator: "\n").suffix(3).joined(separator: " | ")) } ?? ""
-        throw CNIError(errorCode, "\(name) \(executable) did not start within \(waitMs) ms\(tail.isEmpty ? "" : ": " + tail)")
+        throw DaemonError(role, "\(name) \(executable) did not start within \(waitMs) ms\(tail.isEmpty ? "" : ": " + tail)")
     }
 
     // MARK: daemon side

@@ -1,0 +1,133 @@
+import Base
+import CNI
+import Etcd
+import IPAM
+
+/// The host-local IPAM plugin's logic (the executable and the plugins that run it in-process
+/// share it).
+public struct HostLocal: CNIPlugin {
+    public init() {}
+    public static var knownArgs: Set<String> { ["IP"] }
+
+    func store(_ cfg: HostLocalConfig) throws -> AllocationStore {
+        if let e = cfg.etcd { return EtcdStore(network: cfg.network, config: e, host: SuitePaths.hostID) }
+        do {
+            return try FileStore(network: cfg.network, dataDir: cfg.dataDir)
+        } catch {
+            throw CNIError.wrap(error, code: .ioFailure, context: "host-local data dir")
+        }
+    }
+
+    public func add(_ req: CNIRequest) throws -> CNIResult {
+        PhaseTrace.mark("ipam start")
+        let cfg = try HostLocalConfig(req)
+        PhaseTrace.mark("ipam config")
+        var result = CNIResult(cniVersion: req.cniVersion)
+        if let rc = cfg.resolvConf, !rc.isEmpty { result.dns = try ResolvConf.read(rc) }
+        let store = try store(cfg)
+        PhaseTrace.mark("ipam store")
+        let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
+
+        // Each requested address goes to the range set whose subnets hold it.
+        var perSet = [IPAddress?](repeating: nil, count: cfg.rangeSets.count)
+        for ip in cfg.requested {
+            guard let i = cfg.rangeSets.firstIndex(where: { $0.range(containing: ip) != nil }) else {
+                let subnets = cfg.rangeSets.flatMap { $0.ranges.map { $0.subnet.description } }.joined(separator: ", ")
+                throw CNIError(.invalidConfig, "requested IP \(ip) is not in any configured subnet (\(subnets))")
+            }
+            if let other = perSet[i] {
+                throw CNIError(.invalidConfig, "requested IPs \(other) and \(ip) are both in range set \(i); one address per range set")
+            }
+            perSet[i] = ip
+        }
+
+        let aux = cfg.auxByAddress
+        result.ips = try store.withLock {
+            var ips: [CNIIPConfig] = []
+            do {
+                for (i, set) in cfg.rangeSets.enumerated() {
+                    let a = Allocator(rangeSet: set, index: i, store: store, aux: aux)
+                    ips.append(try a.allocate(for: owner, requested: perSet[i]))
+                }
+            } catch {
+                // All or nothing: give back what this ADD took.
+                for ip in ips { try? store.release(ip: ip.address.address) }
+                throw error
+            }
+            return ips
+        }
+        result.routes = cfg.routes
+        return result
+    }
+
+    public func del(_ req: CNIRequest) throws {
+        let cfg = try HostLocalConfig(req)
+        let store = try store(cfg)
+        let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
+        try store.withLock { _ = try store.release(owner) }
+    }
+
+    public func check(_ req: CNIRequest) throws {
+        let cfg = try HostLocalConfig(req)
+        let store = try store(cfg)
+        let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
+        let held = try store.withLock { try store.addresses(of: owner, thorough: true) }
+        if held.isEmpty {
+            throw CNIError(.checkFailed, "host-local: no address is allocated to container \(req.containerID) (\(req.ifname)) in network \(req.name)")
+        }
+        if let prev = try req.prevResult() {
+            for ip in prev.ips where cfg.rangeSets.contains(where: { $0.range(containing: ip.address.address) != nil }) {
+                if !held.contains(ip.address.address) {
+                    throw CNIError(.checkFailed, "host-local: address \(ip.address.address) of the previous result is not allocated to container \(req.containerID) (\(req.ifname))")
+                }
+            }
+        }
+    }
+
+    public func gc(_ req: CNIRequest) throws {
+        let cfg = try HostLocalConfig(req)
+        let valid = try req.validAttachments()
+        let validIDs = Set(valid.map(\.containerID))
+        let store = try store(cfg)
+        try store.withLock {
+            for (ip, o) in try store.allocations() {
+                let keep = o.ifname.isEmpty ? validIDs.contains(o.containerID) : valid.contains(o)
+                if !keep { try store.release(ip: ip) }
+            }
+            try store.maintenance()
+        }
+    }
+
+    public func status(_ req: CNIRequest) throws {
+        let cfg = try HostLocalConfig(req)
+        if let e = cfg.etcd {
+            do { _ = try EtcdClient(e).get(ClusterKeys(e.prefix).lastReserved(cfg.network, rangeSet: 0)) } catch {
+                throw CNIError(.notAvailable, "host-local: \(error)")
+            }
+            return
+        }
+        let store: FileStore
+        do {
+            store = try FileStore(network: cfg.network, dataDir: cfg.dataDir)
+        } catch {
+            throw CNIError(.notAvailable, "host-local: data dir unusable: \(error)")
+        }
+        if !Posix.isWritable(store.directory) {
+            throw CNIError(.notAvailable, "host-local: data dir \(store.directory) is not writable")
+        }
+        let allocations: [(IPAddress, Attachment)]
+        do {
+            allocations = try store.withLock { try store.allocations() }
+        } catch {
+            throw CNIError(.notAvailable, "host-local: data dir unusable: \(error)")
+        }
+        let aux = cfg.auxByAddress
+        for (i, set) in cfg.rangeSets.enumerated() {
+            let a = Allocator(rangeSet: set, index: i, store: store, aux: aux)
+            let used = allocations.filter { alloc in set.ranges.contains { $0.inDynamicRange(alloc.0) } }.count
+            if UInt128(used) >= a.capacity {
+                throw CNIError(.notAvailable, "host-local: range set \(i) (\(set)) is exhausted: \(used) of \(a.capacity) addresses allocated")
+            }
+        }
+    }
+}
