@@ -153,12 +153,23 @@ public struct Attributes {
     }
 }
 
-public final class NetlinkSocket {
+/// Where a socket's netlink messages go: the kernel (`KernelTransport`, a libmnl socket
+/// bound to the network namespace it was opened in) or, in tests, a recorder that answers
+/// like the kernel — so that what we send is tested byte for byte without root.
+public protocol NetlinkTransport: AnyObject {
+    /// The port the kernel's replies are addressed to (0: any).
+    var portID: UInt32 { get }
+    /// Sends one datagram (one message, or a batch of them).
+    func send(_ bytes: UnsafeRawBufferPointer) throws(NetlinkError)
+    /// Receives one datagram into `buffer`; its length, or 0 when `timeoutMs` passed first
+    /// (nil: wait as long as it takes).
+    func receive(into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int32?) throws(NetlinkError) -> Int
+}
+
+/// A libmnl socket: the kernel's side.
+public final class KernelTransport: NetlinkTransport {
     let nl: OpaquePointer
-    let portID: UInt32
-    package var seq: UInt32
-    let recvBuffer: UnsafeMutableRawPointer
-    static let recvSize = 65536
+    public let portID: UInt32
 
     /// A netlink socket (NETLINK_ROUTE unless said otherwise) in the calling thread's
     /// network namespace.
@@ -177,14 +188,53 @@ public final class NetlinkSocket {
         _ = mnl_socket_setsockopt(s, NETLINK_GET_STRICT_CHK, &one, socklen_t(MemoryLayout<Int32>.size))
         nl = s
         portID = mnl_socket_get_portid(s)
-        seq = UInt32(truncatingIfNeeded: time(nil))
+    }
+
+    deinit { mnl_socket_close(nl) }
+
+    public func send(_ bytes: UnsafeRawBufferPointer) throws(NetlinkError) {
+        if mnl_socket_sendto(nl, bytes.baseAddress, bytes.count) < 0 { throw NetlinkError("send", errno: errno) }
+    }
+
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int32?) throws(NetlinkError) -> Int {
+        while true {
+            if let t = timeoutMs {
+                var pfd = pollfd(fd: mnl_socket_get_fd(nl), events: Int16(POLLIN), revents: 0)
+                let pr = poll(&pfd, 1, t)
+                if pr == 0 { return 0 }
+                if pr < 0 { if errno == EINTR { continue }; throw NetlinkError("poll", errno: errno) }
+            }
+            let n = mnl_socket_recvfrom(nl, buffer.baseAddress, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw NetlinkError("receive", errno: errno)
+            }
+            return n
+        }
+    }
+}
+
+public final class NetlinkSocket {
+    package let transport: any NetlinkTransport
+    var portID: UInt32 { transport.portID }
+    package var seq: UInt32
+    let recvBuffer: UnsafeMutableRawPointer
+    static let recvSize = 65536
+
+    /// A netlink socket (NETLINK_ROUTE unless said otherwise) in the calling thread's
+    /// network namespace.
+    public convenience init(protocol proto: Int32 = NETLINK_ROUTE) throws(NetlinkError) {
+        self.init(transport: try KernelTransport(protocol: proto), firstSequence: UInt32(truncatingIfNeeded: time(nil)))
+    }
+
+    /// Messages through `transport`, numbered from `firstSequence` + 1.
+    public init(transport: any NetlinkTransport, firstSequence: UInt32 = 0) {
+        self.transport = transport
+        seq = firstSequence
         recvBuffer = UnsafeMutableRawPointer.allocate(byteCount: NetlinkSocket.recvSize, alignment: 8)
     }
 
-    deinit {
-        mnl_socket_close(nl)
-        recvBuffer.deallocate()
-    }
+    deinit { recvBuffer.deallocate() }
 
     /// A socket inside the network namespace at `path` (e.g. CNI_NETNS).
     public static func inNamespace(path: String) throws -> NetlinkSocket {
@@ -204,8 +254,11 @@ public final class NetlinkSocket {
     func sendRaw(_ req: NetlinkRequest) throws(NetlinkError) -> UInt32 {
         let s = nextSeq()
         req.nlh.pointee.nlmsg_seq = s
-        let n = mnl_socket_sendto(nl, req.buf, Int(req.nlh.pointee.nlmsg_len))
-        if n < 0 { throw NetlinkError(req.operation, errno: errno) }
+        do {
+            try transport.send(UnsafeRawBufferPointer(start: req.buf, count: Int(req.nlh.pointee.nlmsg_len)))
+        } catch {
+            throw NetlinkError(req.operation, errno: error.errno)
+        }
         return s
     }
 
@@ -226,10 +279,9 @@ public final class NetlinkSocket {
     func receive(seq: UInt32, operation: String) throws(NetlinkError) -> [NetlinkMessage] {
         var out: [NetlinkMessage] = []
         while true {
-            let n = mnl_socket_recvfrom(nl, recvBuffer, NetlinkSocket.recvSize)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw NetlinkError(operation, errno: errno)
+            let n: Int
+            do { n = try transport.receive(into: UnsafeMutableRawBufferPointer(start: recvBuffer, count: NetlinkSocket.recvSize), timeoutMs: nil) } catch {
+                throw NetlinkError(operation, errno: error.errno)
             }
             var off = 0
             var finished = false
@@ -287,22 +339,23 @@ public final class NetlinkSocket {
     /// operation that failed; the kernel has then applied nothing (nftables batches are
     /// transactions).
     package func executeBatch(_ bytes: [UInt8], expecting: [UInt32: String]) throws(NetlinkError) {
-        let sent = bytes.withUnsafeBytes { mnl_socket_sendto(nl, $0.baseAddress, $0.count) }
-        if sent < 0 { throw NetlinkError("nftables: send batch", errno: errno) }
+        var sendError: NetlinkError?
+        bytes.withUnsafeBytes { b in
+            do throws(NetlinkError) { try transport.send(b) } catch { sendError = error }
+        }
+        if let e = sendError { throw NetlinkError("nftables: send batch", errno: e.errno) }
         var pending = Set(expecting.keys)
         var firstError: NetlinkError?
-        let fd = mnl_socket_get_fd(nl)
         while !pending.isEmpty {
             // After an error, the rest of the answers arrive at once; never wait long for them.
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let pr = poll(&pfd, 1, firstError == nil ? 10_000 : 100)
-            if pr == 0 { break }
-            if pr < 0 { if errno == EINTR { continue }; break }
-            let n = mnl_socket_recvfrom(nl, recvBuffer, NetlinkSocket.recvSize)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw NetlinkError("nftables: receive", errno: errno)
+            let n: Int
+            do {
+                n = try transport.receive(into: UnsafeMutableRawBufferPointer(start: recvBuffer, count: NetlinkSocket.recvSize),
+                                          timeoutMs: firstError == nil ? 10_000 : 100)
+            } catch {
+                throw NetlinkError("nftables: receive", errno: error.errno)
             }
+            if n == 0 { break }
             var off = 0
             while off + 16 <= n {
                 let hdr = recvBuffer.loadUnaligned(fromByteOffset: off, as: nlmsghdr.self)

@@ -279,12 +279,47 @@ struct Recorder: CNIPlugin {
 }
 
 @Suite struct Errors {
-    @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 11, 50, 51, 100, 101, 102, 103, 104, 105, 106, 107, 999])
-    func errorJSON(_ code: Int) throws {
-        let e = CNIError(CNIErrorCode(rawValue: code), "m \(code)", details: "d")
+    /// Every code the suite declares, and only those: the README's table lists the same.
+    @Test func everyCodeDeclaredOnce() throws {
+        let codes = CNIErrorCode.all.map(\.rawValue)
+        #expect(codes == [1, 2, 3, 4, 5, 6, 7, 11, 50, 51, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 999])
+        #expect(Set(codes).count == codes.count)
+        // The README documents each of them.
+        let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let readme = try #require(try Posix.readText(root + "/README.md"))
+        for c in codes where c != 999 {
+            let row = c == 50 || c == 51 ? "| 50 / 51 |" : "| \(c) |"
+            #expect(readme.contains(row), "README has no row for code \(c)")
+        }
+    }
+
+    @Test(arguments: CNIErrorCode.all)
+    func errorJSON(_ code: CNIErrorCode) throws {
+        let c = code.rawValue
+        let e = CNIError(code, "m \(c)", details: "d")
         let j = e.json(cniVersion: "1.0.0")
-        #expect(j.serialized() == #"{"cniVersion":"1.0.0","code":\#(code),"msg":"m \#(code)","details":"d"}"#)
+        #expect(j.serialized() == #"{"cniVersion":"1.0.0","code":\#(c),"msg":"m \#(c)","details":"d"}"#)
         #expect(CNIError.from(json: j) == e)
+    }
+
+    /// The one mapping: each kind of failure a lower module reports gets its code.
+    @Test(arguments: [
+        (FailureKind.io, 5), (.kernel, 100), (.namespaceMissing, 3), (.notANamespace, 4), (.malformed, 6), (.invalidArgument, 7),
+        (.conflict, 107), (.hostAddressMissing, 106), (.hostFirewall, 108), (.differs, 105), (.daemon(.dnsServer), 109),
+        (.storeFailed, 110), (.daemon(.overlayAgent), 111), (.unavailable, 11),
+    ] as [(FailureKind, Int)])
+    func mapping(_ kind: FailureKind, _ code: Int) {
+        struct Lower: ClassifiedError { var kind: FailureKind; var description: String { "what happened" } }
+        let e = CNIError(Lower(kind: kind))
+        #expect(e.code.rawValue == code)
+        #expect(e.msg == (kind == .namespaceMissing || kind == .notANamespace ? "CNI_NETNS: what happened" : "what happened"))
+    }
+
+    @Test func unclassifiedIsABug() {
+        struct Stray: Error {}
+        #expect(CNIError(Stray()).code == .internal)
+        #expect(CNIError(CNIError(.etcd, "kept")) == CNIError(.etcd, "kept"))
+        #expect(CNIError.wrap(SystemError("open", "/x", errno: 2), context: "state").msg == "state: open /x: No such file or directory (errno 2)")
     }
 
     @Test func detailsOmittedWhenEmpty() {
