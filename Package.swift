@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI", "Base"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Base", "CMnl"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "HostLocalIPAM", "CNI", "Base"]),
-        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Base"]),
+        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Base", "Netlink"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "Base"]),
         .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Etcd", "HostLocalIPAM", "CNI", "Base"]),
         .testTarget(name: "PluginConfigTests", dependencies: [

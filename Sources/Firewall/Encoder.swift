@@ -17,9 +17,14 @@ struct BatchEncoder {
     static let elementsPerMessage = 256
     private var setID: UInt32 = 1
 
+    /// How much of the page the last message used: cleared before the next one is built, so
+    /// no byte of one message (or of the heap) ends up in another's padding.
+    private var used = 0
+
     init(seq: UInt32) {
         self.seq = seq
         page = UnsafeMutableRawPointer.allocate(byteCount: BatchEncoder.pageSize, alignment: 8)
+        page.initializeMemory(as: UInt8.self, repeating: 0, count: BatchEncoder.pageSize)
         let nlh = nftnl_batch_begin(page.assumingMemoryBound(to: CChar.self), nextSeq())!
         append(nlh)
     }
@@ -34,6 +39,10 @@ struct BatchEncoder {
         bytes.append(contentsOf: UnsafeRawBufferPointer(start: UnsafeRawPointer(nlh), count: len))
         let pad = ((len + 3) & ~3) - len
         if pad > 0 { bytes.append(contentsOf: [UInt8](repeating: 0, count: pad)) }
+        // The message was built at the start of the page: clear what it used.
+        used = max(used, len + pad)
+        page.initializeMemory(as: UInt8.self, repeating: 0, count: min(used, BatchEncoder.pageSize))
+        used = 0
     }
 
     mutating func finish() -> ([UInt8], [UInt32: String]) {

@@ -22,11 +22,16 @@ public enum HostFirewallMode: String, Sendable {
 }
 
 public final class FirewallDriver {
-    public let nf: Netfilter
+    public let nf: any NetfilterBackend
     let runDirectory: String?
 
-    public init(runDirectory: String? = nil) throws {
-        nf = try Netfilter()
+    /// The host's nftables (the calling thread's network namespace).
+    public convenience init(runDirectory: String? = nil) throws {
+        self.init(backend: try Netfilter(), runDirectory: runDirectory)
+    }
+
+    public init(backend: any NetfilterBackend, runDirectory: String? = nil) {
+        nf = backend
         self.runDirectory = runDirectory
     }
 

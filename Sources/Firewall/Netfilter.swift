@@ -34,8 +34,32 @@ public struct RuleInfo: Sendable {
     public var comment: String?
 }
 
+/// What the firewall needs of nftables: apply a batch atomically, and the queries CHECK and
+/// GC make. The kernel's (`Netfilter`, through libnftnl), or an in-memory model in tests, so
+/// the firewall's attach/detach/GC decisions are tested without root.
+public protocol NetfilterBackend: AnyObject {
+    /// All operations as one transaction: all applied, or none (the error names the first
+    /// that failed).
+    func apply(_ ops: [Operation]) throws
+    func tableExists(_ t: TableRef) throws -> Bool
+    func chainExists(_ t: TableRef, _ name: String) throws -> Bool
+    func setExists(_ t: TableRef, _ name: String) throws -> Bool
+    /// Every chain of every table (all families).
+    func chains() throws -> [ChainInfo]
+    /// The elements of a set or map; nil if the set does not exist.
+    func elements(_ t: TableRef, _ set: String) throws -> [ElementInfo]?
+    /// One element by its key; nil if absent (or the set does not exist).
+    func element(_ t: TableRef, _ set: String, key: [UInt8]) throws -> ElementInfo?
+    /// The rules of a chain (handle and comment); nil if the chain does not exist.
+    func rules(_ t: TableRef, _ chain: String, checkExists: Bool) throws -> [RuleInfo]?
+}
+
+extension NetfilterBackend {
+    public func rules(_ t: TableRef, _ chain: String) throws -> [RuleInfo]? { try rules(t, chain, checkExists: true) }
+}
+
 /// An nftables socket in the calling thread's (the host's) network namespace.
-public final class Netfilter {
+public final class Netfilter: NetfilterBackend {
     let sock: NetlinkSocket
 
     public init() throws {
@@ -179,7 +203,7 @@ public final class Netfilter {
     }
 
     /// The rules of a chain (handle and comment); nil if the chain does not exist.
-    public func rules(_ t: TableRef, _ chain: String, checkExists: Bool = true) throws -> [RuleInfo]? {
+    public func rules(_ t: TableRef, _ chain: String, checkExists: Bool) throws -> [RuleInfo]? {
         // A filtered dump answers "nothing" rather than ENOENT for a missing chain.
         if checkExists, !(try chainExists(t, chain)) { return nil }
         guard let msgs = try get(type: NFT_MSG_GETRULE, family: t.family, dump: true, operation: "list chain \(t) \(chain)", { nlh in
