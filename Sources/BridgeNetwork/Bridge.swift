@@ -9,13 +9,6 @@ import Netlink
 /// Marks the bridges this plugin creates, so that it removes only its own.
 public let bridgeAlias = "swiftcni bridge"
 
-/// Undo steps of an ADD in progress, run in reverse if the ADD fails.
-struct Undo {
-    var steps: [() -> Void] = []
-    mutating func add(_ f: @escaping () -> Void) { steps.append(f) }
-    func run() { for f in steps.reversed() { f() } }
-}
-
 public struct Bridge: CNIPlugin {
     public init() {}
     public static var knownArgs: Set<String> { ["IP", "MAC"] }
@@ -32,14 +25,14 @@ public struct Bridge: CNIPlugin {
         }
         let host = try NetlinkSocket()
 
-        var undo = Undo()
+        var undo = Teardown()
             PhaseTrace.mark("netns+sockets")
 
         do {
             var result = CNIResult(cniVersion: req.cniVersion)
             if !cfg.ipamType.isEmpty {
                 let ipam = try Delegate.add(cfg.ipamType, req)
-                undo.add { _ = try? Delegate.del(cfg.ipamType, req) }
+                undo.add("release the address") { try Delegate.del(cfg.ipamType, req) }
                 if ipam.ips.isEmpty {
                     throw CNIError(.delegateFailed, "IPAM plugin \"\(cfg.ipamType)\" returned no IP configuration")
                 }
@@ -63,13 +56,13 @@ public struct Bridge: CNIPlugin {
                 let (br, created) = try host.ensureBridge(name: cfg.bridge, mtu: cfg.mtu, promiscuous: cfg.promiscMode,
                                                           vlanFiltering: cfg.vlan != 0 || !cfg.vlanTrunk.isEmpty, alias: bridgeAlias)
                 if created {
-                    undo.add { Bridge.removeIdleBridge(host, name: cfg.bridge) }
+                    undo.add("remove the bridge") { Bridge.removeIdleBridge(host, name: cfg.bridge) }
                 }
                 let hostName = try host.createVethPair(
                     hostSettings: LinkSettings(up: true, mtu: cfg.mtu, mac: hostMAC, master: br.index, noIPv6LinkLocal: true),
                     containerName: req.ifname, container: ns,
                     containerSettings: LinkSettings(mtu: cfg.mtu, mac: contMAC))
-                undo.add { _ = try? host.deleteLink(named: hostName) }
+                undo.add("delete the veth") { try host.deleteLink(named: hostName) }
                 return (br, hostName)
             }
             PhaseTrace.mark("veth")
@@ -88,7 +81,7 @@ public struct Bridge: CNIPlugin {
             } catch let e as FirewallError where e.kind == .hostFirewall {
                 throw CNIError(.hostFirewall, e.description + "; set \"hostFirewall\": \"iptables\" to let swiftcni accept it in iptables' FORWARD chains, or \"ignore\" if your own rules accept it")
             }
-            undo.add { try? fw.detach(network: req.name, bridge: cfg.bridge, me, addresses: addresses) }
+            undo.add("remove the firewall elements") { try fw.detach(network: req.name, bridge: cfg.bridge, me, addresses: addresses) }
             PhaseTrace.mark("firewall")
             if cfg.hairpinMode || cfg.portIsolation {
                 try host.setBridgePort(index: hostLink.index, hairpin: cfg.hairpinMode ? true : nil,
@@ -134,43 +127,58 @@ public struct Bridge: CNIPlugin {
             if let r = cfg.runtimeDNS { result.dns.merge(r) }
             return result
         } catch {
-            undo.run()
+            undo.undo()
             throw error
         }
     }
 
     public func del(_ req: CNIRequest) throws {
+        try teardown(req).run()
+    }
+
+    /// DEL's steps: firewall elements before any link (a link gone with live rules leaks
+    /// traffic), then the container end (deleting it removes the host end too), then the
+    /// address — each only once the one before it is done; the idle bridge last, whatever
+    /// happened before.
+    public func teardown(_ req: CNIRequest) throws -> Teardown {
         let cfg = try BridgeConfig(req)
-        // Firewall elements before any link (a link gone with live rules leaks traffic), then
-        // the container end (deleting it removes the host end too), then the address.
         let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
         let prev = try? req.prevResult()
         // The firewall socket stays open until the end: closing it waits for the kernel to
         // free what the batch removed (an RCU grace period), which then overlaps with the
         // link deletion's own wait instead of adding to it.
         let fw = try FirewallDriver()
-        defer { withExtendedLifetime(fw) {} }
-        try fw.detach(network: req.name, bridge: cfg.bridge, me, addresses: prev?.ips.map(\.address.address))
-        PhaseTrace.mark("del: firewall")
+        var t = Teardown()
+        t.add("firewall", onFailure: .stop) {
+            try fw.detach(network: req.name, bridge: cfg.bridge, me, addresses: prev?.ips.map(\.address.address))
+            PhaseTrace.mark("del: firewall")
+        }
         if !req.netns.isEmpty {
-            do {
-                let ns = try NetworkNamespace.open(req.netns)
-                let cont = try NetlinkSocket.inNamespace(ns)
-                PhaseTrace.mark("del: socket")
-                if let l = try cont.link(named: req.ifname), l.kind == "veth" {
-                    try cont.deleteLink(index: l.index)
+            t.add("container interface", onFailure: .stop) {
+                do {
+                    let ns = try NetworkNamespace.open(req.netns)
+                    let cont = try NetlinkSocket.inNamespace(ns)
+                    PhaseTrace.mark("del: socket")
+                    if let l = try cont.link(named: req.ifname), l.kind == "veth" {
+                        try cont.deleteLink(index: l.index)
+                    }
+                    PhaseTrace.mark("del: link deleted")
+                } catch is NetworkNamespace.OpenError {
+                    // The namespace is gone (or was never one): its links went with it.
                 }
-                PhaseTrace.mark("del: link deleted")
-            } catch let e as NetworkNamespace.OpenError {
-                // The namespace is gone (or was never one): its links went with it.
-                _ = e
             }
         }
         if !cfg.ipamType.isEmpty {
-            try Delegate.del(cfg.ipamType, req)
+            t.add("IPAM (\(cfg.ipamType))") {
+                try Delegate.del(cfg.ipamType, req)
+                PhaseTrace.mark("del: ipam")
+            }
         }
-        PhaseTrace.mark("del: ipam")
-        Bridge.removeIdleBridge(try NetlinkSocket(), name: cfg.bridge)
+        t.add("idle bridge") {
+            Bridge.removeIdleBridge(try NetlinkSocket(), name: cfg.bridge)
+            withExtendedLifetime(fw) {}
+        }
+        return t
     }
 
     public func check(_ req: CNIRequest) throws {

@@ -290,14 +290,20 @@ public struct OverlayPlugin: CNIPlugin {
         let me = SuitePaths.hostID
         let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
         let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50))
-        // Local first (firewall, veth), then etcd (IPAM, the endpoint): if etcd is down the
-        // container is gone locally and DEL fails with code 11 so the runtime retries.
-        try Bridge().del(breq)
-        try etcd.delete(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname))
-        if try OverlayPlugin.removeIdle(host, cfg) {
-            OverlayLocal.remove(req.name)
-            _ = try? OverlayProgramming.writeDNS(DNSState(), network: req.name, remote: [])
+        // Local first (firewall, veth, then IPAM in etcd), then the endpoint: with etcd down
+        // the container is gone locally, the idle devices go too, and DEL fails with code 11
+        // so the runtime retries what is left.
+        var t = try Bridge().teardown(breq)
+        t.add("endpoint in etcd") {
+            try etcd.delete(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname))
         }
+        t.add("idle overlay devices") {
+            if try OverlayPlugin.removeIdle(host, cfg) {
+                OverlayLocal.remove(req.name)
+                _ = try? OverlayProgramming.writeDNS(DNSState(), network: req.name, remote: [])
+            }
+        }
+        try t.run()
     }
 
     public func check(_ req: CNIRequest) throws {

@@ -333,3 +333,46 @@ struct Recorder: CNIPlugin {
         #expect(CNIVersion.highestSupported(of: ["0.4.0", "1.0.0", "2.0.0"]) == "1.0.0")
     }
 }
+
+@Suite struct Teardowns {
+    struct Failed: ClassifiedError { var kind: FailureKind; var description: String }
+
+    @Test func collectsErrorsAndStopsOnlyWhereUnsafe() {
+        var ran: [String] = []
+        var t = Teardown()
+        t.add("firewall") { ran.append("firewall") }
+        t.add("etcd") { ran.append("etcd"); throw Failed(kind: .unavailable, description: "etcd unreachable") }
+        t.add("devices") { ran.append("devices"); throw Failed(kind: .kernel, description: "device busy") }
+        t.add("dns") { ran.append("dns") }
+        do {
+            try t.run()
+            Issue.record("no error")
+        } catch {
+            let e = CNIError.wrap(error)
+            #expect(e.code == .tryAgainLater)  // the first failure's code
+            #expect(e.msg == "etcd: etcd unreachable; devices: device busy")
+        }
+        #expect(ran == ["firewall", "etcd", "devices", "dns"])
+    }
+
+    @Test func aStopStepEndsTheRun() {
+        var ran: [String] = []
+        var t = Teardown()
+        t.add("firewall", onFailure: .stop) { ran.append("firewall"); throw Failed(kind: .kernel, description: "nft: EPERM") }
+        t.add("veth") { ran.append("veth") }
+        #expect(throws: CNIError(.kernel, "nft: EPERM")) { try t.run() }
+        #expect(ran == ["firewall"])
+    }
+
+    @Test func undoRunsBackwardsAndSwallowsErrors() {
+        var ran: [String] = []
+        var t = Teardown()
+        t.add("a") { ran.append("a") }
+        t.add("b") { ran.append("b"); throw Failed(kind: .io, description: "x") }
+        t.add("c") { ran.append("c") }
+        t.undo()
+        #expect(ran == ["c", "b", "a"])
+        #expect(!t.isEmpty)
+        #expect(throws: Never.self) { try Teardown().run() }
+    }
+}
