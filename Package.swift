@@ -96,6 +96,9 @@ let package = Package(
         ], path: "Sources/swiftcni-dns"),
         .executableTarget(name: "cnictl", dependencies: ["CnictlCommands"], path: "Sources/cnictl"),
 
+        // A test helper: the DNS tests' own upstream server, on the suite's DNS codec.
+        .executableTarget(name: "test-dns-stub", dependencies: ["Base", "DNS"], path: "Tests/Helpers/dns-stub"),
+
         .testTarget(name: "BaseTests", dependencies: ["Base"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Base"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Base", "CMnl"]),

@@ -1,6 +1,5 @@
 import Testing
 @testable import Base
-@testable import CNI
 @testable import DNS
 
 /// A query as a client would send it.
@@ -116,15 +115,50 @@ func parsed(_ b: [UInt8]) -> DNSQuery? {
         if case .reject(_, _, let rc) = DNSQuery.parse(n) { #expect(rc == .notImp) } else { Issue.record("UPDATE accepted") }
     }
 
-    /// Random bytes never crash the parser.
-    @Test func fuzz() {
-        var g = SystemRandomNumberGenerator()
-        for _ in 0..<20000 {
-            let n = Int.random(in: 0...80, using: &g)
-            var b = (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
-            if b.count > 5 { b[4] = 0; b[5] = 1; b[2] &= 0x7F }
-            _ = DNSQuery.parse(b)
+    /// Random messages (seeded: a failure is reproducible) get exactly the outcome the parser
+    /// promises: shorter than a header or a response → dropped; otherwise a query, or a
+    /// rejection carrying the message's own ID — and a query's answer is a well-formed
+    /// response to it.
+    @Test(arguments: [1, 2, 3, 0x5eed] as [UInt64])
+    func fuzz(seed: UInt64) {
+        var g = FastRandom(seed: seed)
+        var outcomes = [0, 0, 0]
+        for i in 0..<20000 {
+            var b: [UInt8]
+            if i % 2 == 0 {
+                // A real query for a random name, then up to three bytes changed anywhere.
+                let labels = (0..<Int.random(in: 1...3, using: &g)).map { _ in
+                    (0..<Int.random(in: 1...8, using: &g)).map { _ in UInt8.random(in: 97...122, using: &g) }
+                }
+                b = [UInt8.random(in: 0...255, using: &g), UInt8.random(in: 0...255, using: &g), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+                for l in labels { b += [UInt8(l.count)] + l }
+                b += [0, 0, 1, 0, 1]
+                for _ in 0..<Int.random(in: 0...3, using: &g) { b[Int.random(in: 0..<b.count, using: &g)] = UInt8.random(in: 0...255, using: &g) }
+            } else {
+                // Random bytes, mostly shaped like a query header (one question, QR clear).
+                b = (0..<Int.random(in: 0...80, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
+                if b.count > 5 && i % 3 != 0 { b[4] = 0; b[5] = 1; b[2] &= 0x7F }
+            }
+            switch DNSQuery.parse(b) {
+            case .drop:
+                outcomes[0] += 1
+                #expect(b.count < 12 || b[2] & 0x80 != 0, "dropped a query-shaped message: \(b)")
+            case .reject(let id, _, let rcode):
+                outcomes[1] += 1
+                #expect(b.count >= 12 && b[2] & 0x80 == 0)
+                #expect(id == UInt16(b[0]) << 8 | UInt16(b[1]))
+                #expect(rcode == .formErr || rcode == .notImp)
+            case .query(let q):
+                outcomes[2] += 1
+                #expect(q.id == UInt16(b[0]) << 8 | UInt16(b[1]))
+                let r = DNSResponse.answer(q, rcode: .noError, records: [.address(IPAddress("10.0.0.1")!)], ttl: 5, limit: q.udpLimit)
+                let h = DNSResponseHeader(r)
+                #expect(h != nil && r[0] == b[0] && r[1] == b[1] && r[2] & 0x80 != 0, "a bad answer to \(b)")
+                #expect(r.count <= q.udpLimit)
+            }
         }
+        // The generator reached every outcome.
+        #expect(outcomes.allSatisfy { $0 > 0 }, "\(outcomes)")
     }
 
     @Test func upstreams() {

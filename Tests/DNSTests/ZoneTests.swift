@@ -1,6 +1,5 @@
 import Testing
 @testable import Base
-@testable import CNI
 @testable import DNS
 
 func ip(_ s: String) -> IPAddress { IPAddress(s)! }

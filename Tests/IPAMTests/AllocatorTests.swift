@@ -286,18 +286,24 @@ func who(_ n: Int) -> Base.Attachment { Base.Attachment(containerID: "c\(n)", if
         let dir = tempDir()
         defer { _ = system("rm -rf '\(dir)'") }
         let range = try IPRange(subnet: net("10.2.0.0/24"))
-        nonisolated(unsafe) var results = [String?](repeating: nil, count: 80)
+        // Results from four threads: each write under the lock (one array, shared).
+        final class Results: @unchecked Sendable {
+            let lock = Mutex()
+            var values = [String?](repeating: nil, count: 80)
+            func set(_ i: Int, _ v: String?) { lock.locked { values[i] = v } }
+        }
+        let results = Results()
         DispatchApply.run(80) { i in
             do {
                 let s = try FileStore(network: "race", dataDir: dir)
                 let a = Allocator(rangeSet: RangeSet([range]), index: 0, store: s)
                 let got = try s.withLock { try a.allocate(for: who(i), requested: nil) }
-                results[i] = got.address.description
+                results.set(i, got.address.description)
             } catch {
-                results[i] = nil
+                results.set(i, nil)
             }
         }
-        let got = results.compactMap { $0 }
+        let got = results.lock.locked { results.values }.compactMap { $0 }
         #expect(got.count == 80)
         #expect(Set(got).count == 80)
     }

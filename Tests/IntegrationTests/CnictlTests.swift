@@ -3,25 +3,6 @@ import Testing
 @testable import Base
 @testable import CNI
 
-/// A recording plugin for the runtime tests: saves what it was given (environment and
-/// stdin) and, for ADD, passes the previous result through.
-let recorderScript = #"""
-#!/usr/bin/env python3
-import json, os, sys, time
-data = sys.stdin.read()
-d = os.environ["RECORD_DIR"]
-n = len(os.listdir(d))
-cmd = os.environ.get("CNI_COMMAND", "")
-if cmd == "VERSION":
-    print(json.dumps({"cniVersion": "1.1.0", "supportedVersions": ["0.4.0", "1.0.0", "1.1.0"]}))
-    sys.exit(0)
-with open(os.path.join(d, "%03d-%s" % (n, cmd)), "w") as f:
-    json.dump({"env": {k: v for k, v in os.environ.items() if k.startswith("CNI_")}, "stdin": json.loads(data), "raw": data}, f)
-if cmd == "ADD":
-    conf = json.loads(data)
-    print(json.dumps(conf.get("prevResult") or {"cniVersion": conf["cniVersion"]}))
-"""#
-
 @Suite(.enabled(if: isRoot, "needs root (network namespaces)"))
 struct Cnictl {
     func setUpRecorder(_ lab: Lab) throws -> (bin: String, records: String) {
@@ -29,7 +10,8 @@ struct Cnictl {
         let records = lab.root + "/records"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: records, withIntermediateDirectories: true)
-        try recorderScript.write(toFile: bin + "/recorder", atomically: true, encoding: .utf8)
+        // The recording plugin (Tests/Helpers/recorder.py), installed under the type "recorder".
+        try FileManager.default.copyItem(atPath: helper("recorder.py"), toPath: bin + "/recorder")
         chmod(bin + "/recorder", 0o755)
         return (bin, records)
     }

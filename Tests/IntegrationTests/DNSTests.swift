@@ -4,61 +4,18 @@ import Testing
 @testable import CNI
 
 /// A DNS upstream the test runs itself, in the lab's "outside" namespace (192.0.2.2:53, UDP
-/// and TCP): example.test → 198.51.100.7; big.example.test → truncated over UDP, 198.51.100.8
-/// over TCP; everything else NXDOMAIN.
+/// and TCP): the test-dns-stub helper, on the suite's own DNS codec (example.test →
+/// 198.51.100.7; big.example.test → truncated over UDP, 198.51.100.8 over TCP; everything
+/// else NXDOMAIN).
 final class StubUpstream {
     let process = Process()
     let lab: Lab
 
-    static let script = #"""
-    import socket, struct, sys, threading, os
-    def answer(q, tcp):
-        qid, flags = struct.unpack(">HH", q[:4])
-        i = 12; labels = []
-        while q[i]:
-            labels.append(q[i+1:i+1+q[i]].decode().lower()); i += 1 + q[i]
-        qend = i + 5
-        name = ".".join(labels)
-        hdr = lambda rc, an, tc=0: struct.pack(">HHHHHH", qid, 0x8180 | (0x200 if tc else 0) | rc, 1, an, 0, 0)
-        rr = lambda ip: b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(ip)
-        if name == "example.test":
-            return hdr(0, 1) + q[12:qend] + rr("198.51.100.7")
-        if name == "big.example.test":
-            return (hdr(0, 1) + q[12:qend] + rr("198.51.100.8")) if tcp else hdr(0, 0, 1) + q[12:qend]
-        return hdr(3, 0) + q[12:qend]
-    def udp():
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("192.0.2.2", 53))
-        ready()
-        while True:
-            q, a = s.recvfrom(4096)
-            try: s.sendto(answer(q, False), a)
-            except Exception: pass
-    def tcp():
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("192.0.2.2", 53)); s.listen(16)
-        ready()
-        while True:
-            c, _ = s.accept()
-            try:
-                n = struct.unpack(">H", c.recv(2))[0]; q = b""
-                while len(q) < n: q += c.recv(n - len(q))
-                r = answer(q, True); c.sendall(struct.pack(">H", len(r)) + r)
-            except Exception: pass
-            c.close()
-    count = [0]; lock = threading.Lock()
-    def ready():
-        with lock:
-            count[0] += 1
-            if count[0] == 2: open(sys.argv[1], "w").close()
-    threading.Thread(target=tcp, daemon=True).start()
-    udp()
-    """#
-
     init(_ lab: Lab, outside: String) throws {
         self.lab = lab
-        let path = lab.root + "/stub.py", ready = lab.root + "/stub.ready"
-        try StubUpstream.script.write(toFile: path, atomically: true, encoding: .utf8)
+        let ready = lab.root + "/stub.ready"
         process.executableURL = URL(fileURLWithPath: nsenterCommand)
-        process.arguments = ["--net=" + lab.path(outside), "python3", path, ready]
+        process.arguments = ["--net=" + lab.path(outside), buildDir + "/test-dns-stub", "192.0.2.2", ready]
         try process.run()
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: ready) { usleep(20000) }
         if !FileManager.default.fileExists(atPath: ready) { throw CLIFailure("the stub upstream did not start") }
@@ -265,37 +222,20 @@ struct EmbeddedDNS {
             try d.run("nm", c2, name: "client")
             let pid = try #require(lab.dnsServerPID)
             // A corpus of malformed packets over UDP and TCP, then a real query.
-            let corpus = #"""
-            import socket, struct, random
-            pk = [b"", b"\x12", b"\x12\x34\x01\x00\x00\x01" + b"\x00"*6,
-                  b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01",
-                  b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + (b"\x3f" + b"a"*63)*5 + b"\x00\x00\x01\x00\x01",
-                  b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x0aab", b"\xff"*600,
-                  b"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"]
-            r = random.Random(7)
-            pk += [bytes(r.getrandbits(8) for _ in range(r.randrange(1, 80))) for _ in range(300)]
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            for p in pk: s.sendto(p, ("10.209.0.1", 53))
-            for p in pk[:20]:
-                t = socket.create_connection(("10.209.0.1", 53), timeout=2)
-                t.sendall(struct.pack(">H", len(p)) + p if len(p) % 2 else p)
-                t.close()
-            print("sent", len(pk))
-            """#
-            try corpus.write(toFile: lab.root + "/corpus.py", atomically: true, encoding: .utf8)
-            #expect(lab.exec(c2, "python3 \(lab.root)/corpus.py").out.hasPrefix("sent"))
+            #expect(lab.exec(c2, "python3 \(helper("dns-corpus.py")) 10.209.0.1").out.hasPrefix("sent"))
             #expect(d.dig(c2, "web") == [d.address(r1)])
             #expect(lab.dnsServerPID == pid)
             // CHECK passes; kill -9 the server; CHECK brings it back with every record.
             #expect(lab.cnictl(["check", "nm", c1]).status == 0)
             kill(pid, SIGKILL)
-            usleep(100_000)
+            #expect(processGone(pid))
             #expect(lab.cnictl(["check", "nm", c2]).status == 0)
             #expect(lab.dnsServerPID != nil && lab.dnsServerPID != pid)
             #expect(d.dig(c2, "web") == [d.address(r1)])
             // Killed again: the next ADD restores every record too.
-            kill(lab.dnsServerPID!, SIGKILL)
-            usleep(100_000)
+            let second = lab.dnsServerPID!
+            kill(second, SIGKILL)
+            #expect(processGone(second))
             try d.run("nm", c3, name: "third")
             #expect(d.dig(c3, "web") == [d.address(r1)])
             #expect(d.dig(c3, "client").count == 1)
@@ -367,8 +307,7 @@ struct EmbeddedDNS {
 extension Lab {
     /// The DNS server's "status" reply (its control socket), or "" when none answers.
     func dnsStatus() -> String {
-        let py = "import socket,sys;s=socket.socket(socket.AF_UNIX);s.settimeout(2);s.connect(sys.argv[1]);s.sendall(b'status\\n');print(s.recv(4096).decode().strip())"
-        return run(["/usr/bin/python3", "-c", py, dnsRoot + "/control.sock"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        (try? Daemon(root: dnsRoot, role: .dnsServer).request("status", timeoutMs: 2000)) ?? ""
     }
 
     /// The addresses the DNS server listens on (from its status).

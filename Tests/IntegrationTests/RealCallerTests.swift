@@ -59,8 +59,7 @@ extension Lab {
         let drivers = try callerDrivers.get()
         let cache = root + "/gocni-cache"
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
-        let script = #"mount -t tmpfs swiftcni-varlib /var/lib && mkdir /var/lib/cni && mount --bind "$1" /var/lib/cni && shift && exec "$@""#
-        let argv = [nsenterCommand, "--net=" + path(host), "unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script, "sh", cache,
+        let argv = [nsenterCommand, "--net=" + path(host), "/bin/sh", helper("in-private-varlib.sh"), cache,
                     drivers + "/gocni-driver", "-confdir", conf, "-bindir", buildDir] + flags + [verb, id, path(netns)]
         return run(argv, env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_RUN_DIR": runDir, "SWIFTCNI_STATE_DIR": root + "/state"])
     }

@@ -4,6 +4,7 @@ import Foundation
 import Testing
 @testable import Base
 @testable import CNI
+import Netlink
 
 let isRoot = getuid() == 0
 
@@ -221,54 +222,18 @@ final class Lab: @unchecked Sendable {
     /// nothing arrived (within ~2 s). Python, never a name lookup.
     func peer(_ proto: String = "tcp", from: String, to: String, port: Int, serverNS: String, serverPort: Int? = nil,
               sourcePort: Int? = nil) -> String? {
-        let server = """
-            import socket, sys
-            fam = socket.AF_INET6 if sys.argv[4] == '6' else socket.AF_INET
-            udp = sys.argv[5] == 'udp'
-            s = socket.socket(fam, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((sys.argv[1], int(sys.argv[2])))
-            if not udp: s.listen(1)
-            s.settimeout(4)
-            open(sys.argv[3], 'w').close()
-            try:
-                if udp:
-                    d, a = s.recvfrom(100)
-                    s.sendto(b'ok', a)
-                else:
-                    c, a = s.accept()
-                    c.close()
-                print(a[0], flush=True)
-            except socket.timeout:
-                print('none', flush=True)
-            """
         let ready = root + "/ready-\(port)-\(UInt32.random(in: 0...UInt32.max))"
         let six = to.contains(":")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: ipCommand)
-        p.arguments = ["netns", "exec", serverNS, "python3", "-c", server, six ? "::" : "0.0.0.0", "\(serverPort ?? port)", ready,
-                       six ? "6" : "4", proto]
+        p.arguments = ["netns", "exec", serverNS, "python3", helper("peer.py"), "server", six ? "::" : "0.0.0.0", "\(serverPort ?? port)",
+                       ready, six ? "6" : "4", proto]
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
         guard (try? p.run()) != nil else { return nil }
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: ready) { usleep(20_000) }
-        let client = """
-            import socket, sys
-            fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
-            try:
-                if sys.argv[3] == 'udp':
-                    s = socket.socket(fam, socket.SOCK_DGRAM)
-                    if sys.argv[4] != '0': s.bind(('', int(sys.argv[4])))
-                    s.settimeout(2)
-                    s.sendto(b'x', (sys.argv[1], int(sys.argv[2])))
-                    s.recv(10)
-                else:
-                    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
-            except OSError:
-                pass
-            """
-        run([ipCommand, "netns", "exec", from, "python3", "-c", client, to, "\(port)", proto, "\(sourcePort ?? 0)"])
+        run([ipCommand, "netns", "exec", from, "python3", helper("peer.py"), "client", to, "\(port)", proto, "\(sourcePort ?? 0)"])
         let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         let peer = out.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -290,10 +255,12 @@ final class Lab: @unchecked Sendable {
     }
 
     /// The kernel's cookie of the lab's host network namespace (SO_NETNS_COOKIE), read
-    /// inside it.
+    /// on a thread inside it.
     lazy var hostCookie: String = {
-        let py = "import socket;s=socket.socket(socket.AF_UNIX);print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET,71,8),'little'))"
-        return run([nsenterCommand, "--net=" + path(host), "/usr/bin/python3", "-c", py]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let ns = try? NetworkNamespace.open(path(host)), let c = try? NetnsThread.run(in: ns, { Posix.netnsCookie() }) else {
+            return "unknown"
+        }
+        return String(c)
     }()
 
     /// The DNS state of the lab's host namespace: `<run dir>/dns/netns-<cookie>`.
@@ -361,6 +328,20 @@ func bridgeConfig(_ lab: Lab, name: String = "net", version: String = "1.1.0", b
     let ipamJSON = ipam ?? #"{"type":"host-local","dataDir":"\#(lab.dataDir)","ranges":[\#(ranges)]}"#
     return #"{"cniVersion":"\#(version)","name":"\#(name)","type":"bridge","bridge":"\#(bridge ?? lab.bridgeName())","isGateway":true\#(extra),"ipam":\#(ipamJSON)}"#
 }
+
+/// Waits (at most 5 s) until process `pid` — killed, not our child — is gone.
+func processGone(_ pid: Int32) -> Bool {
+    for _ in 0..<250 {
+        // A zombie still answers kill(0): look at its state.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { return true }
+        usleep(20_000)
+    }
+    return false
+}
+
+/// A helper program of the tests (Tests/Helpers).
+func helper(_ name: String) -> String { repoRoot + "/Tests/Helpers/" + name }
 
 /// The text's bytes, with `{{xff}}` and `{{x80}}` as those single (invalid UTF-8) bytes.
 func rawBytes(_ s: String) -> [UInt8] {

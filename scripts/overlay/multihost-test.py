@@ -178,7 +178,8 @@ def etcd_kill(lab):
                 return None
             return (h, ns, ip)
         futs = [pool.submit(churn, h, i) for i in range(10) for h in lab.hosts.values()]
-        time.sleep(0.3)
+        # Mid-churn: once a third of it is done.
+        wait(lambda: sum(f.done() for f in futs) >= len(futs) // 3, 60)
         lab.kill_member(0)
         for f in futs:
             r = f.result()
@@ -207,7 +208,9 @@ def agent(lab):
     ns = lab.container("agentnew")
     ip = add(lab, a, ns, "agent-new")
     mac = mac_of(ns)
-    time.sleep(0.5)
+    # Host c (its agent alive) learns it; b, without an agent, must not have.
+    if not wait(lambda: mac in fdb_macs(lab.hosts["c"]), 5):
+        fail("c never learned the new container")
     if mac in fdb_macs(b):
         fail("b learned the new container without an agent")
     # Any CHECK on b brings its agent back; it re-syncs everything.
@@ -225,7 +228,9 @@ def etcd_down(lab, members):
     pairs = [(m, n) for m in members for n in members if m[0] is not n[0]][:6]
     for p in list(lab.etcd):
         lab.kill_member(p)
-    time.sleep(1)
+    if not wait(lambda: sh("ip netns exec %s etcdctl --endpoints=%s --dial-timeout=300ms endpoint health" % (
+            lab.kv, ",".join(lab.endpoints)), check=False).returncode != 0, 10):
+        fail("etcd still answers after every member was stopped")
     for (h, ns, _, _), (h2, _, name, ip) in pairs:
         if not ping(ns, ip, tries=5):
             fail("with etcd down, %s (host %s) cannot reach %s (host %s)" % (ns, h.name, name, h2.name))
