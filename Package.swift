@@ -103,11 +103,14 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI", "Base"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Base", "CMnl"]),
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "HostLocalIPAM", "CNI", "Base"]),
-        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Base", "Netlink"]),
+        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Base", "Netlink"], exclude: ["Golden"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "Base"]),
         .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Etcd", "HostLocalIPAM", "CNI", "Base"]),
         .testTarget(name: "PluginConfigTests", dependencies: [
             "CNI", "Base", "BridgeNetwork", "HostLocalIPAM", "PortmapPlugin", "DNSAliasPlugin", "Overlay", "CNIRuntime", "Firewall",
+        ]),
+        .testTarget(name: "CnictlTests", dependencies: [
+            "CnictlCommands", "Base", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Base", "Netlink", "IPAM"]),
     ]

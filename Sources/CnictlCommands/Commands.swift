@@ -71,7 +71,7 @@ struct AttachmentOptions: ParsableArguments {
         let id = containerID ?? "cnictl-" + stableHash(path)
         var rt = Runtime.Attachment(containerID: id, netns: path,
                                     ifname: ifname ?? env["CNI_IFNAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "eth0")
-        do { rt.args = try CNIEnvironment.parseArgs(args ?? env["CNI_ARGS"] ?? "") } catch { throw CLIError((error as? CNIError)?.msg ?? "\(error)") }
+        do { rt.args = try CNIEnvironment.parseArgs(args ?? env["CNI_ARGS"] ?? "") } catch { throw CLIError(error.msg) }
         if let c = cap ?? env["CAP_ARGS"], !c.isEmpty {
             guard let j = try? JSON.parse(c), case .object(let o) = j else {
                 throw CLIError("--cap / CAP_ARGS must be a JSON object, got: \(c)")
@@ -294,16 +294,19 @@ struct CNICtl: ParsableCommand {
                       NetworkGroup.self, RunCommand.self, ExecCommand.self, PsCommand.self, RmCommand.self])
 }
 
-/// The entry point. `cnictl run` is on the hot path of every container start: it is parsed
-/// with `run`'s own definition alone (ArgumentParser builds the whole command tree by
-/// reflection otherwise, ~3 ms per start: scripts/bench/cnictlbench.py); help goes through the
-/// whole tree, for `cnictl run --help`'s usual text.
+/// The entry point. `cnictl run` is on the hot path of every container start: its plain
+/// command lines are parsed by `RunCommand.fastParse` (RunFastPath.swift, checked against the
+/// ArgumentParser definition), the rest with `run`'s own definition alone (ArgumentParser
+/// builds the whole command tree by reflection otherwise); help goes through the whole tree,
+/// for `cnictl run --help`'s usual text.
 public enum Cnictl {
     public static func main() {
         let argv = Array(CommandLine.arguments.dropFirst())
         if argv.first == "run", !argv.contains(where: { $0 == "-h" || $0 == "--help" || $0 == "help" }) {
             do {
-                var cmd = try RunCommand.parseAsRoot(Array(argv.dropFirst()))
+                let args = Array(argv.dropFirst())
+                var cmd: any ParsableCommand
+                if var fast = RunCommand.fastParse(args) { try fast.validate(); cmd = fast } else { cmd = try RunCommand.parseAsRoot(args) }
                 try cmd.run()
                 exit(0)
             } catch {

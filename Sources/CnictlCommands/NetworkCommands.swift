@@ -424,7 +424,7 @@ struct RunCommand: ParsableCommand {
                 for ep in c.endpoints.reversed() { try? ctrs.detach(&c, network: ep.network, force: true) }
                 store.removeContainer(name)
                 NetnsResolvConf.remove(name)
-                try? NamedNamespaces.delete(name)
+                _ = try? NamedNamespaces.delete(name)
                 throw error
             }
             t.mark("attach (with plugin execs)")
