@@ -133,7 +133,7 @@ public enum ContainerInterface {
             var out = r
             do {
                 try sock.addRoute(route)
-            } catch let e as NetlinkError where e.errno == EEXIST && r.priority == nil {
+            } catch let e where e.errno == EEXIST && r.priority == nil {
                 // Behind the existing route(s) to this destination.
                 let existing = try sock.routes(family: r.dst.family).filter { $0.dst == r.dst.network && $0.effectiveTable == route.effectiveTable }
                 let metric = (existing.compactMap(\.priority).max() ?? (r.dst.family == .v6 ? 1024 : 0)) + 1

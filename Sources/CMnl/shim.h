@@ -13,6 +13,7 @@
 #include <linux/if_bridge.h>
 #include <linux/veth.h>
 #include <linux/neighbour.h>
+#include <linux/if_packet.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #endif

@@ -127,6 +127,18 @@ extension NetlinkSocket {
         try execute(r)
     }
 
+    /// Gives an existing neighbour entry of link `index` the address `mac`, as STALE (the kernel
+    /// confirms it as usual), sending what waited on it; false if there is no such entry (none
+    /// is created).
+    @discardableResult
+    public func updateNeighbour(index: Int32, address: IPAddress, mac: MACAddress) throws(NetlinkError) -> Bool {
+        let r = NetlinkRequest(type: RTM_NEWNEIGH, flags: Int32(NLM_F_REPLACE), operation: "neigh change \(address) lladdr \(mac)")
+        r.header(NetlinkSocket.ndmsgHeader(family: address.isV4 ? AF_INET : AF_INET6, index: index, state: u16(NUD_STALE), flags: 0))
+        r.putBytes(NDA_DST, address.bytes)
+        r.putBytes(NDA_LLADDR, mac.bytes)
+        do { try execute(r); return true } catch let e where e.errno == ENOENT { return false }
+    }
+
     @discardableResult
     public func deleteNeighbour(index: Int32, address: IPAddress) throws(NetlinkError) -> Bool {
         let r = NetlinkRequest(type: RTM_DELNEIGH, flags: 0, operation: "neigh del \(address)")

@@ -67,6 +67,7 @@ public final class OverlayAgent: @unchecked Sendable {
             do {
                 if let ch = try OverlayProgramming.reconcile(host, vxlan: n.vxlan, remote: r), ch.added + ch.removed > 0 {
                     lock.locked { stats.programmed += ch.added + ch.removed }
+                    if let e = ch.announceError { log("reconcile \(n.name): \(e)") }
                 }
                 // Records only while the network is on this host: its last DEL removes the
                 // device and the network's local state, then the records, under the same lock.

@@ -1,8 +1,10 @@
 // Making a host's kernel and DNS records match the remote endpoints of an overlay network:
 // per remote container, a forwarding entry (its MAC via its host's VTEP) on the VXLAN device
 // and in the bridge, and a permanent neighbour entry per address (the VXLAN device answers
-// ARP/ND for them, so no broadcast ever crosses hosts); and a DNS record per remote container
-// so names resolve across hosts.
+// ARP/ND for them, so no broadcast ever crosses hosts), made known at once when new to whoever
+// asked before it existed (announced on the bridge to the containers, see Netlink/Announce.swift;
+// set in the host's own waiting entries on the bridge), so none waits for its kernel's next
+// try; and a DNS record per remote container so names resolve across hosts.
 
 import Base
 import CNI
@@ -13,7 +15,9 @@ public enum OverlayProgramming {
     public struct Changes: Sendable, CustomStringConvertible {
         public var added = 0
         public var removed = 0
-        public var description: String { "+\(added) -\(removed)" }
+        /// Why the new neighbour entries could not be announced (they are programmed all the same).
+        public var announceError: String?
+        public var description: String { "+\(added) -\(removed)" + (announceError.map { " (announce: \($0))" } ?? "") }
     }
 
     /// Adds what is missing and removes what is no longer wanted on VXLAN device `vxlan`.
@@ -39,9 +43,22 @@ public enum OverlayProgramming {
             try host.setFDB(index: link.index, mac: mac, dst: dst)
             ch.added += 1
         }
-        for (ip, mac) in wantNeigh where haveNeigh[ip] != .some(mac) {
+        var fresh: [(ip: IPAddress, mac: MACAddress)] = []
+        for (ip, mac) in wantNeigh.sorted(by: { $0.key < $1.key }) where haveNeigh[ip] != .some(mac) {
             try host.setNeighbour(index: link.index, address: ip, mac: mac)
+            fresh.append((ip, mac))
             ch.added += 1
+        }
+        if let bridge = link.master, !fresh.isEmpty {
+            // Out of the bridge (the VXLAN device would carry it to other hosts), to this
+            // host's containers on the network.
+            do { try Announcement.send(index: bridge, fresh) } catch { ch.announceError = error.description }
+            // This host's own entries on the bridge (traffic it routes between the network's
+            // subnets) do not see what the bridge sends: given their address directly.
+            let byIP = Dictionary(fresh.map { ($0.ip, $0.mac) }, uniquingKeysWith: { a, _ in a })
+            for n in try host.neighbours(index: bridge) where !n.permanent {
+                if let mac = byIP[n.address], n.mac != mac { try host.updateNeighbour(index: bridge, address: n.address, mac: mac) }
+            }
         }
         for (ip, _) in haveNeigh where wantNeigh[ip] == nil {
             try host.deleteNeighbour(index: link.index, address: ip)

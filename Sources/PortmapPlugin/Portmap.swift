@@ -143,7 +143,7 @@ public struct Portmap: CNIPlugin {
         }
         PhaseTrace.mark("host settings")
         for p in ports where p.proto == .udp {
-            try? Conntrack.flush(proto: .udp, port: p.hostPort, address: p.hostIP, family: p.family)
+            _ = try? Conntrack.flush(proto: .udp, port: p.hostPort, address: p.hostIP, family: p.family)
         }
         return prev
     }

@@ -137,7 +137,7 @@ struct DropIn {
             let pm = lab.runDir + "/portmap/crash", dns = lab.dnsRoot + "/networks/crash", ipam = lab.dataDir + "/crash"
             let index = lab.dataDir + "/.swiftcni/crash"
             func plant(_ paths: [String]) {
-                for p in paths { FileManager.default.createFile(atPath: p, contents: Data("half".utf8)) }
+                for p in paths { _ = FileManager.default.createFile(atPath: p, contents: Data("half".utf8)) }
             }
             let mine = ["\(pm)/\(id1):eth0.tmp.\(pid)", "\(dns)/\(id1):eth0.tmp.\(pid)", "\(ipam)/.reserve-\(pid)",
                         "\(index)/\(id1):eth0.tmp.\(pid)"]

@@ -174,6 +174,7 @@ func socket(_ r: Recorder) -> NetlinkSocket { NetlinkSocket(transport: r, firstS
         try s.addVxlan(name: "ovvx42", vni: 42, local: IPAddress("10.99.0.1")!, underlay: 2, settings: LinkSettings(mtu: 1450))
         try s.setFDB(index: 9, mac: mac, dst: IPAddress("10.99.0.2")!)
         try s.setNeighbour(index: 9, address: IPAddress("10.40.0.7")!, mac: mac)
+        try s.updateNeighbour(index: 8, address: IPAddress("10.41.0.7")!, mac: mac)
         let data = W.attr(1, u32: 42) + W.attr(4, [10, 99, 0, 1]) + W.attr(3, u32: 2) + W.attr(15, [0x12, 0xB5]) + W.attr(7, u8: 0)
             + W.attr(11, u8: 1) + W.attr(5, u8: 64)
         #expect(r.sent == [
@@ -186,6 +187,9 @@ func socket(_ r: Recorder) -> NetlinkSocket { NetlinkSocket(transport: r, firstS
                       body: W.ndmsg(family: 7, index: 9, state: 0x40, flags: 4) + W.attr(2, mac.bytes)),
             W.message(type: NEWNEIGH, flags: REQUEST | ACK | CREATE | REPLACE, seq: 4,
                       body: W.ndmsg(family: 2, index: 9, state: 0x80, flags: 0) + W.attr(1, [10, 40, 0, 7]) + W.attr(2, mac.bytes)),
+            // An existing entry given its address: replace only (no create), NUD_STALE.
+            W.message(type: NEWNEIGH, flags: REQUEST | ACK | REPLACE, seq: 5,
+                      body: W.ndmsg(family: 2, index: 8, state: 0x04, flags: 0) + W.attr(1, [10, 41, 0, 7]) + W.attr(2, mac.bytes)),
         ])
     }
 

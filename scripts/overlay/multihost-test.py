@@ -8,6 +8,10 @@ namespaces this script creates and removes.
 Checks, in order (each prints "multihost: ok <what>"):
   mesh       2 containers per host on one overlay network (two subnets, an ipRange, aux
              addresses): every container pings every other by address and by name
+  late-peer  a container asks (ARP) for addresses no host has yet, in its subnet and (routed
+             by its host) in the other; when their containers are added on another host,
+             both waiting entries (the container's, the host's) resolve at once — ARP
+             retries set to 10 s, so a kernel retry cannot be what resolved them
   parallel   3 hosts × N containers added in parallel: no address twice, none outside the
              ranges, no aux/gateway, the second subnet used once the ipRange is full;
              a sample pings across hosts
@@ -26,6 +30,7 @@ import ipaddress
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 
@@ -107,6 +112,69 @@ def mesh(lab):
                 fail("%s cannot ping %s.mh.test" % (ns, name))
     ok("mesh: %d containers on 3 hosts ping each other by address and by name" % len(members))
     return members
+
+
+def neigh_state(ns, ip, dev="eth0"):
+    """(state, lladdr) of `ip` in namespace `ns`'s neighbour table on `dev`, or (None, None)."""
+    out = sh("ip -n %s neigh show %s dev %s" % (ns, ip, dev), check=False).stdout.split()
+    if not out:
+        return None, None
+    return out[-1], (out[out.index("lladdr") + 1] if "lladdr" in out else None)
+
+
+LPNET, LPVNI = "lpnet", 4097
+
+
+def late_peer(lab):
+    """Its own network (two subnets, one range set), so its requested addresses leave mhnet's
+    allocation order alone. On host a a container asks for two addresses no host has yet: one
+    in its subnet (its own ARP entry waits) and one in the other (host a routes it: the host's
+    entry on the bridge waits). Both ARP retries are set to 10 s. Then both peers are added
+    on host b; each waiting entry must hold the peer's MAC within 2 s."""
+    a, b = lab.hosts["a"], lab.hosts["b"]
+    lab.write_conflist(LPNET, conflist(lab, name=LPNET, vni=LPVNI, aux={}, ranges=[[
+        {"subnet": "10.20.0.0/24", "gateway": "10.20.0.1"}, {"subnet": "10.21.0.0/24", "gateway": "10.21.0.1"}]]))
+    bridge = "ovbr%d" % LPVNI
+
+    def join(h, ns, name, ip):
+        r = h.cnictl("add", LPNET, ns, "--args", "IgnoreUnknown=1;K8S_POD_NAME=%s;IP=%s" % (name, ip))
+        got = json.loads(r.stdout)["ips"][0]["address"].split("/")[0]
+        if got != ip:
+            fail("late-peer: asked for %s, got %s" % (ip, got))
+
+    asker, near, far = lab.container("lpa"), lab.container("lpb1"), lab.container("lpb2")
+    join(a, asker, "lp-asker", "10.20.0.10")
+    sh("ip netns exec %s sysctl -q -w net.ipv4.neigh.eth0.retrans_time_ms=10000" % asker)
+    a.run(["sysctl", "-q", "-w", "net.ipv4.neigh.%s.retrans_time_ms=10000" % bridge])
+    waiting = {"10.20.0.11": (asker, "eth0", near), "10.21.0.11": (a.ns, bridge, far)}
+    pingers = [subprocess.Popen(["ip", "netns", "exec", asker, "ping", "-n", "-i", "0.2", "-w", "8", ip],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for ip in waiting]
+    try:
+        for ip, (ns, dev, _) in waiting.items():
+            if not wait(lambda: neigh_state(ns, ip, dev)[0] == "INCOMPLETE", 5):
+                fail("late-peer: nobody asked for %s on %s: %s" % (ip, dev, neigh_state(ns, ip, dev)))
+        join(b, near, "lp-near", "10.20.0.11")
+        join(b, far, "lp-far", "10.21.0.11")
+        added = time.monotonic()
+        took = {}
+        for ip, (ns, dev, peer) in waiting.items():
+            mac = mac_of(peer)
+            if not wait(lambda: neigh_state(ns, ip, dev)[1] == mac, 2):
+                fail("late-peer: the entry for %s on %s is still %s 2 s after the ADDs on b (want lladdr %s)" % (
+                    ip, dev, neigh_state(ns, ip, dev), mac))
+            took[ip] = time.monotonic() - added
+            if not ping(asker, ip, tries=3):
+                fail("late-peer: %s cannot ping %s" % (asker, ip))
+    finally:
+        for p in pingers:
+            p.kill()
+            p.wait()
+    for h, ns in ((a, asker), (b, near), (b, far)):
+        h.cnictl("del", LPNET, ns)
+        lab.drop_container(ns)
+    os.remove(os.path.join(lab.conf_dir, LPNET + ".conflist"))
+    ok("late-peer: waiting ARP entries resolved %.3f s (the container's, same subnet) and %.3f s (the host's, "
+       "routed) after the peers' ADDs on another host" % (took["10.20.0.11"], took["10.21.0.11"]))
 
 
 def parallel(lab, per_host):
@@ -291,6 +359,7 @@ def main():
     try:
         lab.write_conflist(NET, conflist(lab))
         members = mesh(lab)
+        late_peer(lab)
         parallel(lab, args.per_host)
         delete(lab, members)
         etcd_kill(lab)

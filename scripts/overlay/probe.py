@@ -3,7 +3,8 @@
 DNS server for every target's name, again and again, until each target answered an echo
 request and its name resolved to exactly its address (or the timeout passes). Prints one
 JSON line: {"done": <CLOCK_MONOTONIC seconds when the last target was satisfied, or null>,
-"missing_ping": [...], "missing_dns": [...]}.
+"missing_ping": [...], "missing_dns": [...], "last": [<"ping"|"dns">, <target>]} (the answer that
+came last, for a slow round's report).
 
     probe.py NAMESERVER TIMEOUT_S NAME=IP [NAME=IP ...]
     probe.py -        (the same, as one JSON line on stdin: {"server", "timeout", "targets": {name: ip}};
@@ -35,6 +36,7 @@ want_ping = set(targets.values())
 ident = os.getpid() & 0xFFFF
 start = time.monotonic()
 done = start if not targets else None
+last = None
 
 
 def checksum(b):
@@ -108,12 +110,14 @@ while (want_dns or want_ping) and time.monotonic() - start < timeout:
                 name = names.get(struct.unpack(">H", data[:2])[0])
                 if name in want_dns and data[3] & 0x0F == 0 and answers(data) == [want_dns[name]]:
                     del want_dns[name]
+                    last = ["dns", name]
             elif s is icmp:
                 ihl = (data[0] & 0x0F) * 4
                 t, _, _, rid, _ = struct.unpack(">BBHHH", data[ihl:ihl + 8])
-                if t == 0 and rid == ident:
+                if t == 0 and rid == ident and addr[0] in want_ping:
                     want_ping.discard(addr[0])
+                    last = ["ping", addr[0]]
         if not want_dns and not want_ping and done is None:
             done = time.monotonic()
 
-print(json.dumps({"done": done, "missing_ping": sorted(want_ping), "missing_dns": sorted(want_dns)}))
+print(json.dumps({"done": done, "missing_ping": sorted(want_ping), "missing_dns": sorted(want_dns), "last": last}))

@@ -177,10 +177,12 @@ def one_round(lab, r, per_host, bound, fault):
             if res["done"] is None:
                 fail("round %d: %s (host %s, %s) did not reach %s / resolve %s" % (
                     r, job[2], job[0].name, got[0], res["missing_ping"], res["missing_dns"]))
-            samples.append(max(0.0, res["done"] - last))
-    worst = max(samples)
+            samples.append((max(0.0, res["done"] - last), job, got[0], res.get("last")))
+    worst, job, ip, what = max(samples, key=lambda s: s[0])
     if worst > bound:
-        fail("round %d: convergence %.3f s > %.1f s after the last ADD" % (r, worst, bound))
+        fail("round %d: convergence %.3f s > %.1f s after the last ADD (slowest: %s on host %s, %s; its last answer: %s)" % (
+            r, worst, bound, job[2], job[0].name, ip, what))
+    samples = [s[0] for s in samples]
 
     # Everything goes at once.
     def delete(job):
