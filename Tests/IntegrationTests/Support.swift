@@ -274,7 +274,10 @@ final class Lab: @unchecked Sendable {
         guard let s = try? String(contentsOfFile: pidFile, encoding: .utf8),
               let pid = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)),
               let cmd = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
-              cmd.contains(name), cmd.contains(runDir) else { return nil }
+              cmd.contains(name) else { return nil }
+        // The lab's own daemon: its run directory on its command line or in its environment.
+        let env = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        guard cmd.contains(runDir) || env.contains("SWIFTCNI_RUN_DIR=" + runDir + "\0") else { return nil }
         return pid
     }
 
@@ -291,10 +294,10 @@ final class Lab: @unchecked Sendable {
     }
 
     func cleanup() {
-        if let pid = Lab.daemonPID(runDir + "/overlay/server.pid", "swiftcni-overlay-agent", "") { kill(pid, SIGKILL) }
+        if let pid = Lab.daemonPID(runDir + "/overlay/server.pid", "swiftcni-overlay-agent", runDir) { kill(pid, SIGKILL); _ = processGone(pid) }
         // Every DNS server of this run dir (one per namespace that used it).
         for d in (try? FileManager.default.contentsOfDirectory(atPath: runDir + "/dns")) ?? [] {
-            if let pid = Lab.daemonPID(runDir + "/dns/\(d)/server.pid", "swiftcni-dns", runDir) { kill(pid, SIGKILL) }
+            if let pid = Lab.daemonPID(runDir + "/dns/\(d)/server.pid", "swiftcni-dns", runDir) { kill(pid, SIGKILL); _ = processGone(pid) }
         }
         // Containers made by `cnictl run` are named after the lab too.
         for ns in ((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []) where ns.hasPrefix(id + "-") && !namespaces.contains(ns) {
