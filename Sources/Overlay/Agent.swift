@@ -27,7 +27,10 @@ public final class OverlayAgent: @unchecked Sendable {
     var synced = false
     var registered = false
     var lastError = ""
-    var stats = (events: 0, resyncs: 0, programmed: 0)
+    var stats = (events: 0, resyncs: 0, programmed: 0, retries: 0)
+    /// Networks whose last reconcile failed, retried by `retryLoop` (one at a time).
+    var failing = Set<String>()
+    var retrying = false
     var lease: Int64 = 0
     let leaseTTL = 10
 
@@ -54,13 +57,55 @@ public final class OverlayAgent: @unchecked Sendable {
         }
     }
 
-    /// Makes this host's networks (or one) match the mirror.
-    func reconcile(only: String? = nil) {
-        reconciling.locked { reconcileLocked(only: only) }
+    /// Makes this host's networks (or one) match the mirror. A network whose programming
+    /// failed (a netlink error, the DNS records) is tried again shortly, until it succeeds:
+    /// otherwise it would stay wrong until the next change in etcd, which may never come.
+    /// Returns the networks that failed this time, with why.
+    @discardableResult
+    func reconcile(only: String? = nil) -> [String: String] {
+        let failed = reconciling.locked { reconcileLocked(only: only) }
+        let retry: Bool = lock.locked {
+            for n in failed.keys { failing.insert(n) }
+            if only == nil { failing = failing.intersection(failed.keys) } else if failed[only!] == nil { failing.remove(only!) }
+            guard !failing.isEmpty, !retrying else { return false }
+            retrying = true
+            return true
+        }
+        if retry { Threads.detach { self.retryLoop() } }
+        return failed
     }
 
-    private func reconcileLocked(only: String?) {
-        guard let host = try? NetlinkSocket() else { return }
+    /// Re-runs the failed networks' reconcile with a growing pause (50 ms to 1 s) until none fails.
+    private func retryLoop() {
+        var pause: UInt32 = 50_000
+        while true {
+            usleep(pause)
+            pause = min(pause * 2, 1_000_000)
+            let todo = lock.locked { () -> [String] in
+                if failing.isEmpty { retrying = false }
+                return failing.sorted()
+            }
+            if todo.isEmpty { return }
+            for n in todo {
+                let failed = reconcileLockedRetry(n)
+                lock.locked { if failed { failing.insert(n) } else { failing.remove(n) } }
+            }
+        }
+    }
+
+    private func reconcileLockedRetry(_ n: String) -> Bool {
+        let failed = reconciling.locked { reconcileLocked(only: n) }
+        if let why = failed[n] { lock.locked { stats.retries += 1 }; log("reconcile \(n) again: \(why)") }
+        return failed[n] != nil
+    }
+
+    private func reconcileLocked(only: String?) -> [String: String] {
+        var failed: [String: String] = [:]
+        let host: NetlinkSocket
+        do { host = try NetlinkSocket() } catch {
+            for n in OverlayLocal.networks() where only == nil || only == n.name { failed[n.name] = "\(error)" }
+            return failed
+        }
         let dns = DNSState()
         for n in OverlayLocal.networks() where only == nil || only == n.name {
             let r = remote(n.name)
@@ -77,9 +122,11 @@ public final class OverlayAgent: @unchecked Sendable {
                     _ = try? DNSControl(state: dns).request("update \(n.name)", timeoutMs: 2000)
                 }
             } catch {
+                failed[n.name] = "\(error)"
                 log("reconcile \(n.name): \(error)")
             }
         }
+        return failed
     }
 
     // MARK: etcd
@@ -180,7 +227,7 @@ public final class OverlayAgent: @unchecked Sendable {
         switch parts.first {
         case "status":
             return lock.locked {
-                "ok netns=\(netns) host=\(settings.host) vtep=\(settings.vtep) registered=\(registered) synced=\(synced) revision=\(revision) keys=\(mirror.count) events=\(stats.events) resyncs=\(stats.resyncs) programmed=\(stats.programmed)\(lastError.isEmpty ? "" : " last-error=\(lastError.replacingSpaces())")"
+                "ok netns=\(netns) host=\(settings.host) vtep=\(settings.vtep) registered=\(registered) synced=\(synced) revision=\(revision) keys=\(mirror.count) events=\(stats.events) resyncs=\(stats.resyncs) programmed=\(stats.programmed) retries=\(stats.retries)\(lastError.isEmpty ? "" : " last-error=\(lastError.replacingSpaces())")"
             }
         case "sync" where parts.count == 2 || parts.count == 3:
             // "sync <network> [<revision>]": program the network from the mirror once it has
@@ -190,7 +237,14 @@ public final class OverlayAgent: @unchecked Sendable {
                 let have = lock.locked { revision }
                 return "error the agent's view of etcd is at revision \(have), behind \(rev) (watch: \(lock.locked { lastError }))"
             }
-            reconcile(only: parts[1])
+            // Programmed (a passing error tried again twice), or the runtime hears why; the
+            // agent goes on trying meanwhile.
+            var why = reconcile(only: parts[1])[parts[1]]
+            for pause in [20_000, 80_000] as [UInt32] where why != nil {
+                usleep(pause)
+                why = reconcile(only: parts[1])[parts[1]]
+            }
+            if let why { return "error programming \(parts[1]): \(why)" }
             return "ok"
         case "resync":
             do { try fullSync(EtcdClient(settings.etcd)) } catch { return "error \(error)" }

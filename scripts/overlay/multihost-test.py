@@ -12,6 +12,8 @@ Checks, in order (each prints "multihost: ok <what>"):
              by its host) in the other; when their containers are added on another host,
              both waiting entries (the container's, the host's) resolve at once — ARP
              retries set to 10 s, so a kernel retry cannot be what resolved them
+  retry      host c's agent cannot write a network's DNS records for a while: it retries until
+             it can, then stops; c's containers resolve the container added meanwhile
   parallel   3 hosts × N containers added in parallel: no address twice, none outside the
              ranges, no aux/gateway, the second subnet used once the ipRange is full;
              a sample pings across hosts
@@ -26,6 +28,9 @@ Exit status 0 when all pass.
 """
 import argparse
 import concurrent.futures as cf
+import glob
+import shutil
+import socket
 import ipaddress
 import json
 import os
@@ -175,6 +180,54 @@ def late_peer(lab):
     os.remove(os.path.join(lab.conf_dir, LPNET + ".conflist"))
     ok("late-peer: waiting ARP entries resolved %.3f s (the container's, same subnet) and %.3f s (the host's, "
        "routed) after the peers' ADDs on another host" % (took["10.20.0.11"], took["10.21.0.11"]))
+
+
+def agent_status(h):
+    """The agent's status line, as key=value pairs."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(3)
+    # The socket is a file: reachable from this (root) namespace.
+    s.connect(os.path.join(h.root, "run", "overlay", "control.sock"))
+    s.sendall(b"status\n")
+    line = s.recv(4096).decode().strip()
+    s.close()
+    return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+
+
+def retry(lab, members):
+    """Host c's agent cannot write the network's DNS records (their directory replaced by a
+    file) while a container is added on host a: it keeps trying; once the directory is back,
+    the record appears and c's containers resolve the new name — with no further change in
+    etcd to prompt it."""
+    a, c = lab.hosts["a"], lab.hosts["c"]
+    dirs = glob.glob(os.path.join(c.root, "run", "dns", "netns-*", "networks", NET))
+    if len(dirs) != 1:
+        fail("retry: host c has %d DNS record directories for %s" % (len(dirs), NET))
+    d = dirs[0]
+    before = int(agent_status(c)["retries"])
+    os.rename(d, d + ".away")
+    with open(d, "w") as f:
+        f.write("not a directory\n")
+    ns = lab.container("rt")
+    try:
+        ip = add(lab, a, ns, "rt-late")
+        if not wait(lambda: int(agent_status(c)["retries"]) >= before + 2, 5):
+            fail("retry: host c's agent did not try again (%s)" % agent_status(c))
+    finally:
+        os.remove(d)
+        os.rename(d + ".away", d)
+    _, cns, _, _ = next(m for m in members if m[0] is c and m[1] in lab.containers)
+    if not wait(lambda: sh("ip netns exec %s dig +short +time=1 +tries=1 rt-late" % cns, check=False).stdout.split() == [ip], 5):
+        fail("retry: %s on host c does not resolve rt-late to %s after the directory came back" % (cns, ip))
+    if not ping(cns, ip):
+        fail("retry: %s cannot ping %s" % (cns, ip))
+    settled = int(agent_status(c)["retries"])
+    time.sleep(1.5)  # long enough for two more tries, had the agent not stopped
+    if int(agent_status(c)["retries"]) != settled:
+        fail("retry: host c's agent goes on retrying after success")
+    a.cnictl("del", NET, ns)
+    lab.drop_container(ns)
+    ok("retry: host c's agent retried %d times while it could not write, then programmed rt-late" % (settled - before))
 
 
 def parallel(lab, per_host):
@@ -360,6 +413,7 @@ def main():
         lab.write_conflist(NET, conflist(lab))
         members = mesh(lab)
         late_peer(lab)
+        retry(lab, members)
         parallel(lab, args.per_host)
         delete(lab, members)
         etcd_kill(lab)

@@ -61,6 +61,28 @@ def restart_agent(lab, h):
         fail("host %s: the agent did not come back" % h.name)
 
 
+def agent_status(h):
+    """The agent's one-line status (its control socket), or why there is none."""
+    sock = os.path.join(h.root, "run", "overlay", "control.sock")
+    r = h.run(["python3", "-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1]);"
+               "s.sendall(b'status\\n'); print(s.recv(4096).decode().strip())", sock], check=False)
+    return (r.stdout or r.stderr).strip()
+
+
+def diagnose(lab, job, ip):
+    """What the other hosts hold for a container that reached none of them: its MAC in their
+    FDB, its address in their neighbour table, its record in etcd, each agent's status."""
+    h, ns, name = job
+    mac = sh("ip -n %s -o link show eth0" % ns, check=False).stdout.split("link/ether ")[-1].split()[0]
+    print("stress: diagnose: %s on host %s is %s at %s" % (name, h.name, ip, mac), flush=True)
+    for o in lab.hosts.values():
+        fdb = [l for l in o.run(["bridge", "fdb", "show", "dev", VXLAN], check=False).stdout.splitlines() if mac in l]
+        neigh = o.run(["ip", "neigh", "show", ip, "dev", VXLAN], check=False).stdout.strip()
+        print("stress: diagnose: host %s: fdb %s; neigh %s; agent %s" % (o.name, fdb, neigh or "none", agent_status(o)), flush=True)
+    rec = [l for l in lab.etcdctl("get --prefix /swiftcni/networks/%s/endpoints/" % NET).splitlines() if name in l or ip in l]
+    print("stress: diagnose: etcd: %s" % rec, flush=True)
+
+
 def leftovers(lab):
     out = []
     for h in lab.hosts.values():
@@ -175,6 +197,7 @@ def one_round(lab, r, per_host, bound, fault):
     with cf.ThreadPoolExecutor(max_workers=len(members)) as pool:
         for (job, got), res in pool.map(probe, members):
             if res["done"] is None:
+                diagnose(lab, job, got[0])
                 fail("round %d: %s (host %s, %s) did not reach %s / resolve %s" % (
                     r, job[2], job[0].name, got[0], res["missing_ping"], res["missing_dns"]))
             samples.append((max(0.0, res["done"] - last), job, got[0], res.get("last")))
