@@ -10,6 +10,11 @@ import IPAM
 /// An address is claimed with one transaction that creates its key only if absent (and its
 /// owner key with it), so no two containers anywhere get the same address. The local lock
 /// only keeps one host's ADDs from racing each other for the same next address.
+///
+/// The client asks another member when one fails mid-request, so a claim can be committed
+/// by a member that died before answering and then be refused by the next one as taken. The
+/// address key's value therefore ends with a token of this store (one per ADD): a refused
+/// claim whose key holds exactly our value was ours, and counts as made.
 public final class EtcdStore: AllocationStore {
     let client: EtcdClient
     let keys: ClusterKeys
@@ -17,6 +22,8 @@ public final class EtcdStore: AllocationStore {
     let host: String
     let localLock: String
     var lock: FileLock?
+    /// Tells this store's claims from any other's (see above).
+    let token: String
 
     public init(network: String, config: EtcdConfig, host: String) {
         client = EtcdClient(config)
@@ -24,6 +31,8 @@ public final class EtcdStore: AllocationStore {
         self.network = network
         self.host = host
         localLock = "ipam-\(network)"
+        var g = FastRandom()
+        token = String(g.next(), radix: 16)
     }
 
     func ipKey(_ ip: IPAddress) -> String { keys.address(network, ip.description) }
@@ -36,7 +45,10 @@ public final class EtcdStore: AllocationStore {
         return try body()
     }
 
-    static func value(_ o: Attachment, host: String) -> [UInt8] { Array("\(o.containerID)\n\(o.ifname)\n\(host)".utf8) }
+    /// "<containerID>\n<ifname>\n<host>\n<token>" (values without the token, from before it, read the same).
+    static func value(_ o: Attachment, host: String, token: String) -> [UInt8] {
+        Array("\(o.containerID)\n\(o.ifname)\n\(host)\n\(token)".utf8)
+    }
 
     static func owner(_ v: [UInt8]) -> Attachment {
         let parts = v.split(separator: 10, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
@@ -44,9 +56,13 @@ public final class EtcdStore: AllocationStore {
     }
 
     public func reserve(_ ip: IPAddress, owner: Attachment, rangeSet: Int) throws -> Bool {
-        let ok = try client.createWith(ipKey(ip), EtcdStore.value(owner, host: host),
-                                       also: [(ownerPrefix(owner) + ip.description, []), (keys.lastReserved(network, rangeSet: rangeSet), Array(ip.description.utf8))])
-        return ok
+        let mine = EtcdStore.value(owner, host: host, token: token)
+        if try client.createWith(ipKey(ip), mine,
+                                 also: [(ownerPrefix(owner) + ip.description, []), (keys.lastReserved(network, rangeSet: rangeSet), Array(ip.description.utf8))]) {
+            return true
+        }
+        // Refused: taken by another, or claimed by our own earlier attempt of this request.
+        return try client.get(ipKey(ip))?.value == mine
     }
 
     public func lastReserved(rangeSet: Int) throws -> IPAddress? {
@@ -66,9 +82,8 @@ public final class EtcdStore: AllocationStore {
         let mine = try addresses(of: o, thorough: true)
         var out: [IPAddress] = []
         for ip in mine {
-            // Only if it is still ours (compare the value), then its owner key.
-            if try client.delete(ipKey(ip), ifValue: EtcdStore.value(o, host: host)) || (try owner(of: ip)).map({ $0 == o }) == true {
-                try client.delete(ipKey(ip))
+            // Only if it is still ours: deleted on condition that it still holds what we read.
+            if let kv = try client.get(ipKey(ip)), EtcdStore.owner(kv.value) == o, try client.delete(ipKey(ip), ifValue: kv.value) {
                 out.append(ip)
             }
         }

@@ -421,23 +421,8 @@ struct DaemonsBoundToTheirNamespace {
         try withLab { lab in
             let other = try lab.container("elsewhere")
             let c1 = try lab.container("c1")
-            // A real etcd inside the lab's host namespace, on its loopback.
-            let etcd = Process()
-            etcd.executableURL = URL(fileURLWithPath: nsenterCommand)
-            etcd.arguments = ["--net=" + lab.path(lab.host), "etcd", "--name", "e", "--data-dir", lab.root + "/etcd",
-                              "--listen-client-urls", "http://127.0.0.1:23790", "--advertise-client-urls", "http://127.0.0.1:23790",
-                              "--listen-peer-urls", "http://127.0.0.1:23800", "--initial-advertise-peer-urls", "http://127.0.0.1:23800",
-                              "--initial-cluster", "e=http://127.0.0.1:23800"]
-            etcd.standardOutput = FileHandle.nullDevice
-            etcd.standardError = FileHandle.nullDevice
-            try etcd.run()
-            defer { kill(etcd.processIdentifier, SIGKILL); etcd.waitUntilExit() }
-            var healthy = false
-            for _ in 0..<100 where !healthy {
-                healthy = lab.exec(lab.host, "etcdctl --endpoints=http://127.0.0.1:23790 endpoint health").status == 0
-                if !healthy { usleep(50_000) }
-            }
-            #expect(healthy, "etcd did not start")
+            let etcd = try lab.startEtcd(client: 23790, peer: 23800)
+            defer { lab.stop(etcd) }
             // The agent this host's plugin would start (same settings), but in another namespace.
             let agentDir = lab.runDir + "/overlay"
             try FileManager.default.createDirectory(atPath: agentDir, withIntermediateDirectories: true)

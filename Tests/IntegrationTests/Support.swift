@@ -169,6 +169,33 @@ final class Lab: @unchecked Sendable {
 
     /// Runs a command inside a namespace.
     @discardableResult
+    /// A real single-member etcd inside the lab's host namespace, on its loopback, healthy
+    /// when this returns; the caller kills it (`stop(_:)`).
+    func startEtcd(client: Int, peer: Int) throws -> Process {
+        let etcd = Process()
+        etcd.executableURL = URL(fileURLWithPath: nsenterCommand)
+        etcd.arguments = ["--net=" + path(host), "etcd", "--name", "e", "--data-dir", root + "/etcd-\(client)",
+                          "--listen-client-urls", "http://127.0.0.1:\(client)", "--advertise-client-urls", "http://127.0.0.1:\(client)",
+                          "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+                          "--initial-cluster", "e=http://127.0.0.1:\(peer)"]
+        etcd.standardOutput = FileHandle.nullDevice
+        etcd.standardError = FileHandle.nullDevice
+        try etcd.run()
+        for _ in 0..<100 {
+            if exec(host, "etcdctl --endpoints=http://127.0.0.1:\(client) endpoint health").status == 0 { return etcd }
+            usleep(50_000)
+        }
+        stop(etcd)
+        throw CLIFailure("etcd did not start on 127.0.0.1:\(client)")
+    }
+
+    /// Kills a process this lab started and reaps it.
+    func stop(_ p: Process) {
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    @discardableResult
     func exec(_ ns: String, _ cmd: String) -> (status: Int32, out: String, err: String) {
         run([ipCommand, "netns", "exec", ns, "/bin/sh", "-c", cmd])
     }

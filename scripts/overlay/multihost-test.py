@@ -12,12 +12,12 @@ Checks, in order (each prints "multihost: ok <what>"):
              by its host) in the other; when their containers are added on another host,
              both waiting entries (the container's, the host's) resolve at once — ARP
              retries set to 10 s, so a kernel retry cannot be what resolved them
-  retry      host c's agent cannot write a network's DNS records for a while: it retries until
-             it can, then stops; c's containers resolve the container added meanwhile
   parallel   3 hosts × N containers added in parallel: no address twice, none outside the
              ranges, no aux/gateway, the second subnet used once the ipRange is full;
              a sample pings across hosts
   delete     deleting a container on host a removes its FDB and neighbour entries on b and c
+  retry      host c's agent cannot write a network's DNS records for a while: it retries until
+             it can, then stops; c's containers resolve the container added meanwhile
   etcd-kill  one etcd member killed mid-churn (adds and deletes on every host): nothing lost
   agent      host b's agent killed; a container added on a meanwhile; the agent restarted
              (by a CHECK) converges and b reaches the new container
@@ -29,7 +29,6 @@ Exit status 0 when all pass.
 import argparse
 import concurrent.futures as cf
 import glob
-import shutil
 import socket
 import ipaddress
 import json
@@ -413,9 +412,9 @@ def main():
         lab.write_conflist(NET, conflist(lab))
         members = mesh(lab)
         late_peer(lab)
-        retry(lab, members)
         parallel(lab, args.per_host)
         delete(lab, members)
+        retry(lab, members)
         etcd_kill(lab)
         agent(lab)
         etcd_down(lab, [m for m in members if m[1] in lab.containers])

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""An HTTP/1.1 proxy in front of one etcd member that loses answers: the request is passed on
+(the member commits it), but for the first N requests to PATH the connection is closed
+instead of answering — a member that dies between committing and replying.
+
+    lossy-proxy.py LISTEN_PORT UPSTREAM_PORT PATH N
+
+Both on 127.0.0.1. Prints "ready" once listening; stops with its parent's kill.
+"""
+import http.client
+import socket
+import sys
+import threading
+
+listen_port, upstream_port, lossy_path, losses = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+lock = threading.Lock()
+
+
+def read_request(f):
+    line = f.readline()
+    if not line:
+        return None
+    method, path, _ = line.decode().split(" ", 2)
+    headers = {}
+    while True:
+        h = f.readline().decode()
+        if h in ("\r\n", "\n", ""):
+            break
+        k, v = h.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    body = f.read(int(headers.get("content-length", "0")))
+    return method, path, headers, body
+
+
+def serve(conn):
+    global losses
+    f = conn.makefile("rb")
+    try:
+        while True:
+            req = read_request(f)
+            if req is None:
+                return
+            method, path, headers, body = req
+            up = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=10)
+            up.request(method, path, body=body, headers={"Content-Type": headers.get("content-type", "application/json")})
+            resp = up.getresponse()
+            data = resp.read()
+            up.close()
+            with lock:
+                lose = path == lossy_path and losses > 0
+                if lose:
+                    losses -= 1
+            if lose:
+                return  # committed upstream; the answer never comes
+            head = "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (
+                resp.status, resp.reason, len(data))
+            conn.sendall(head.encode() + data)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", listen_port))
+s.listen(16)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
