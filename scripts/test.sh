@@ -17,5 +17,7 @@ rm -rf /etc/netns/sct[0-9]*x[0-9]*-* /etc/netns/mh[0-9]*-* 2>/dev/null || true
 pkill -KILL -f 'initial-cluster-token mh[0-9]' 2>/dev/null || true
 pkill -KILL -f '/tmp/swiftcni-multihost-' 2>/dev/null || true
 pkill -KILL -f 'swiftcni-dns --run-dir /tmp/swiftcni-sct' 2>/dev/null || true
+# The helper and test programs in Python: a static check (unused names, undefined names).
+git ls-files -z '*.py' | xargs -0 pyflakes3
 swift build
 swift test "$@"

@@ -23,7 +23,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts", "overlay"))
-from lab import Lab, sh  # noqa: E402
+from lab import Lab  # noqa: E402
 
 BUILD = os.path.join(ROOT, ".build", "release")
 

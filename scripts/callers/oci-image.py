@@ -4,7 +4,7 @@ without a registry: /bin/busybox with its applet links, /etc/passwd, and /www/in
 
     oci-image.py OUT.tar NAME:TAG "index.html text"
 """
-import hashlib, io, json, os, shutil, sys, tarfile
+import hashlib, io, json, shutil, sys, tarfile
 
 out, ref, page = sys.argv[1], sys.argv[2], sys.argv[3]
 busybox = shutil.which("busybox") or "/bin/busybox"

@@ -366,7 +366,6 @@ def bad_input(lab):
     a = lab.hosts["a"]
     before_links = a.links()
     before_keys = lab.etcdctl("get --prefix /swiftcni --keys-only").split()
-    prev = None
     cases = [
         # (An unreachable cluster on a host without an agent is code 11: OverlayTests.)
         ("another etcd cluster on this host", overlay_conf(lab, name="bad1", vni=5001, endpoints=["http://10.99.0.250:2379"],

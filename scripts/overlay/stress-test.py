@@ -17,7 +17,6 @@ import concurrent.futures as cf
 import ipaddress
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
