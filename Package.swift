@@ -5,12 +5,13 @@ import PackageDescription
 //   CShim, CMnl, CNftnl      C: what Swift cannot import; libmnl; libnftnl
 //   Base                     system calls, files, locks, addresses, JSON, exec, daemon plumbing
 //   Netlink, Firewall,       the kernel (rtnetlink, nftables), DNS wire and zone, the etcd
-//   DNS, Etcd                client: each on Base and its C library only, none knows CNI
+//   DNS, Etcd(Settings)      client: each on Base and its C library only, none knows CNI
 //   CNI                      the contract, on Base only; maps every module's errors to codes
 //   IPAM, HostLocalIPAM,     network logic: allocation (pure), its stores and host-local;
+//   ClusterIPAM,             the stores in etcd (the overlay agent's);
 //   BridgeNetwork, Portmap-  the bridge, portmap, dns-alias, loopback and overlay plugins;
 //   Plugin, DNSAliasPlugin,  the chain runner and cnictl's commands
-//   LoopbackPlugin, Overlay,
+//   LoopbackPlugin, Overlay, the overlay plugin and its agent (OverlayAgent);
 //   CNIRuntime, CnictlCommands
 //   DNSServer                the DNS server daemon's logic (SwiftNIO)
 //   <executables>            thin: a main.swift that hands over to one of the above
@@ -51,7 +52,10 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["Base", "CMnl", "CShim"]),
         .target(name: "Firewall", dependencies: ["Base", "Netlink", "CNftnl", "CMnl"]),
         .target(name: "DNS", dependencies: ["Base"]),
-        .target(name: "Etcd", dependencies: ["Base"]),
+        // Where the cluster's etcd is (what plugins parse and hand to their agent), apart from
+        // the client, so that plugins link no etcd client.
+        .target(name: "EtcdSettings", dependencies: ["Base"]),
+        .target(name: "Etcd", dependencies: ["Base", "EtcdSettings"]),
 
         // The CNI contract: env, config reader, results 0.3.0–1.1.0, codes and the one
         // mapping of every module's errors to them, the plugin entry point, delegation.
@@ -59,18 +63,24 @@ let package = Package(
 
         // Network logic.
         .target(name: "IPAM", dependencies: ["Base", "CNI"]),
-        .target(name: "HostLocalIPAM", dependencies: ["Base", "CNI", "IPAM", "Etcd"]),
+        .target(name: "HostLocalIPAM", dependencies: ["Base", "CNI", "IPAM"]),
+        // Allocation stores in etcd, for the overlay agent.
+        .target(name: "ClusterIPAM", dependencies: ["Base", "CNI", "IPAM", "Etcd"]),
         .target(name: "BridgeNetwork", dependencies: ["Base", "CNI", "Netlink", "IPAM", "HostLocalIPAM", "Firewall"]),
         .target(name: "PortmapPlugin", dependencies: ["Base", "CNI", "Netlink", "Firewall"]),
         .target(name: "DNSAliasPlugin", dependencies: ["Base", "CNI", "DNS", "Firewall"]),
         .target(name: "LoopbackPlugin", dependencies: ["Base", "CNI", "Netlink"]),
-        .target(name: "Overlay", dependencies: ["Base", "CNI", "Netlink", "IPAM", "HostLocalIPAM", "Etcd", "DNS", "BridgeNetwork"],
+        // The overlay plugin (it asks its host's agent for everything cluster-wide) and what
+        // it shares with the agent; the agent (etcd session, addresses, programming).
+        .target(name: "Overlay", dependencies: ["Base", "CNI", "Netlink", "IPAM", "HostLocalIPAM", "EtcdSettings", "DNS", "BridgeNetwork"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "OverlayAgent", dependencies: ["Base", "CNI", "Netlink", "DNS", "Etcd", "IPAM", "HostLocalIPAM", "ClusterIPAM", "Overlay"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // The chain runner (conflists run as a runtime runs them, libcni's result cache).
         .target(name: "CNIRuntime", dependencies: ["Base", "CNI"]),
         // cnictl's commands: the CNI harness and Docker's network commands.
         .target(name: "CnictlCommands", dependencies: [
-            "Base", "CNI", "CNIRuntime", "Netlink", "Etcd", "HostLocalIPAM",
+            "Base", "CNI", "CNIRuntime", "Netlink", "Etcd", "HostLocalIPAM", "Overlay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -89,8 +99,8 @@ let package = Package(
         .executableTarget(name: "loopback", dependencies: ["CNI", "LoopbackPlugin"], path: "Sources/loopback"),
         .executableTarget(name: "portmap", dependencies: ["CNI", "PortmapPlugin"], path: "Sources/portmap"),
         .executableTarget(name: "dns-alias", dependencies: ["CNI", "DNSAliasPlugin"], path: "Sources/dns-alias"),
-        .executableTarget(name: "overlay", dependencies: ["CNI", "HostLocalIPAM", "Overlay"], path: "Sources/overlay"),
-        .executableTarget(name: "swiftcni-overlay-agent", dependencies: ["Base", "Overlay"], path: "Sources/swiftcni-overlay-agent"),
+        .executableTarget(name: "overlay", dependencies: ["CNI", "Overlay"], path: "Sources/overlay"),
+        .executableTarget(name: "swiftcni-overlay-agent", dependencies: ["Base", "Overlay", "OverlayAgent"], path: "Sources/swiftcni-overlay-agent"),
         .executableTarget(name: "swiftcni-dns", dependencies: [
             "Base", "DNS", "DNSServer", .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/swiftcni-dns"),
@@ -105,13 +115,13 @@ let package = Package(
         .testTarget(name: "IPAMTests", dependencies: ["IPAM", "HostLocalIPAM", "CNI", "Base"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "Base", "Netlink"], exclude: ["Golden"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "Base"]),
-        .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Etcd", "HostLocalIPAM", "CNI", "Base"]),
+        .testTarget(name: "OverlayTests", dependencies: ["Overlay", "OverlayAgent", "Etcd", "EtcdSettings", "ClusterIPAM", "HostLocalIPAM", "CNI", "Base"]),
         .testTarget(name: "PluginConfigTests", dependencies: [
             "CNI", "Base", "BridgeNetwork", "HostLocalIPAM", "PortmapPlugin", "DNSAliasPlugin", "Overlay", "CNIRuntime", "Firewall",
         ]),
         .testTarget(name: "CnictlTests", dependencies: [
             "CnictlCommands", "Base", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Base", "Netlink", "IPAM"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CNI", "Base", "Netlink", "IPAM", "HostLocalIPAM", "ClusterIPAM", "Etcd"]),
     ]
 )

@@ -9,7 +9,10 @@ import Glibc
 
 public struct DaemonUnavailable: Error, CustomStringConvertible {
     public var reason: String
-    public init(_ r: String) { reason = r }
+    /// The request reached the daemon (which may have acted on it) before the failure: not
+    /// safe to send again blindly.
+    public var delivered: Bool
+    public init(_ r: String, delivered: Bool = false) { reason = r; self.delivered = delivered }
     public var description: String { "control socket: \(reason)" }
 }
 
@@ -65,7 +68,7 @@ public struct Daemon: Sendable {
         }
         if rc != 0 { throw DaemonUnavailable("\(controlSocket): \(String(cString: strerror(errno)))") }
         do { try Posix.writeAll(fd: fd, Array((line + "\n").utf8)) } catch {
-            throw DaemonUnavailable("sending \"\(line)\": \(error)")
+            throw DaemonUnavailable("sending \"\(Daemon.head(line))\": \(error)")
         }
         var reply: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -74,13 +77,19 @@ public struct Daemon: Sendable {
             if n > 0 { reply += buf[0..<n]; continue }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                throw DaemonUnavailable("no reply to \"\(line)\" within \(timeoutMs) ms")
+                throw DaemonUnavailable("no reply to \"\(Daemon.head(line))\" within \(timeoutMs) ms", delivered: true)
             }
             break
         }
-        guard let nl = reply.firstIndex(of: 10) else { throw DaemonUnavailable("\(name) closed the connection on \"\(line)\"") }
+        guard let nl = reply.firstIndex(of: 10) else { throw DaemonUnavailable("\(name) closed the connection on \"\(Daemon.head(line))\"", delivered: true) }
         return String(decoding: reply[..<nl], as: UTF8.self)
     }
+
+    /// A request as quoted in errors: its verb and the start of what follows.
+    static func head(_ line: String) -> String { line.count > 80 ? String(line.prefix(80)) + "…" : line }
+
+    /// The longest request line a daemon reads (a plugin's whole configuration fits).
+    public static let maxRequest = 1 << 20
 
     /// True when the daemon answers "status" (within 5 s: a busy host is slow, not down).
     public func isRunning() -> Bool {
@@ -231,8 +240,8 @@ public struct Daemon: Sendable {
         var tv = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var line: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 1024)
-        while !line.contains(10), line.count < 4096 {
+        var buf = [UInt8](repeating: 0, count: 16384)
+        while !line.contains(10), line.count < maxRequest {
             let r = buf.withUnsafeMutableBytes { read(c, $0.baseAddress, $0.count) }
             if r > 0 { line += buf[0..<r] } else if r < 0 && errno == EINTR { continue } else { break }
         }

@@ -11,6 +11,9 @@ import Base
 
 public enum Delegate {
     nonisolated(unsafe) public static var builtins: [String: any CNIPlugin.Type] = [:]
+    /// Delegate types this process hands to a plugin of its own, whatever CNI_PATH holds (the
+    /// overlay plugin's host-local, which its agent carries out).
+    nonisolated(unsafe) public static var routed: [String: any CNIPlugin] = [:]
 
     public static func add(_ type: String, _ req: CNIRequest) throws -> CNIResult {
         guard let j = try invoke(type, .add, req) else {
@@ -54,9 +57,12 @@ public enum Delegate {
     }
 
     static func invoke(_ type: String, _ command: CNICommand, _ req: CNIRequest) throws -> JSON? {
-        let found = try locate(type, path: req.env.path)
         var sub = req
         sub.env.command = command
+        if let r = routed[type] {
+            do { return try CNIMain.dispatch(r, sub) } catch { throw CNIError.wrap(error) }
+        }
+        let found = try locate(type, path: req.env.path)
         if let builtin = builtins[type], runsInProcess(found) {
             do {
                 return try CNIMain.dispatch(builtin.init(), sub)

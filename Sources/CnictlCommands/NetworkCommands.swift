@@ -4,6 +4,7 @@ import CNI
 import CNIRuntime
 import Etcd
 import HostLocalIPAM
+import Overlay
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc

@@ -1,16 +1,23 @@
 import Base
 import CNI
-import Etcd
 import IPAM
 
 /// The host-local IPAM plugin's logic (the executable and the plugins that run it in-process
 /// share it).
 public struct HostLocal: CNIPlugin {
-    public init() {}
+    /// Where the allocations are kept instead of the data dir (the overlay agent's store in
+    /// etcd); nil: the data dir.
+    let clusterStore: (@Sendable (HostLocalConfig) throws -> AllocationStore)?
+
+    public init() { clusterStore = nil }
+    public init(store: @escaping @Sendable (HostLocalConfig) throws -> AllocationStore) { clusterStore = store }
     public static var knownArgs: Set<String> { ["IP"] }
 
     func store(_ cfg: HostLocalConfig) throws -> AllocationStore {
-        if let e = cfg.etcd { return EtcdStore(network: cfg.network, config: e, host: SuitePaths.hostID) }
+        if let s = clusterStore { return try s(cfg) }
+        if cfg.wantsClusterStore {
+            throw CNIError(.unsupportedField, "\"ipam.etcd\": addresses in etcd are allocated by the overlay plugin's agent (a network of \"type\": \"overlay\" has them); host-local alone keeps them in its data dir")
+        }
         do {
             return try FileStore(network: cfg.network, dataDir: cfg.dataDir)
         } catch {
@@ -100,12 +107,9 @@ public struct HostLocal: CNIPlugin {
 
     public func status(_ req: CNIRequest) throws {
         let cfg = try HostLocalConfig(req)
-        if let e = cfg.etcd {
-            do { _ = try EtcdClient(e).get(ClusterKeys(e.prefix).lastReserved(cfg.network, rangeSet: 0)) } catch {
-                throw CNIError(.notAvailable, "host-local: \(error)")
-            }
-            return
-        }
+        // The cluster store's reachability is its owner's to tell (the overlay agent's).
+        if clusterStore != nil { return }
+        if cfg.wantsClusterStore { _ = try store(cfg) }
         let store: FileStore
         do {
             store = try FileStore(network: cfg.network, dataDir: cfg.dataDir)

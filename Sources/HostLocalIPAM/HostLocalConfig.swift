@@ -1,6 +1,5 @@
 import Base
 import CNI
-import Etcd
 import IPAM
 
 /// The `host-local` IPAM configuration: every key of the reference plugin plus `ipRange`
@@ -15,9 +14,9 @@ public struct HostLocalConfig: Sendable {
     public var auxAddresses: [(name: String, ip: IPAddress)]
     /// Requested static addresses (CNI_ARGS IP=, args.cni.ips, runtimeConfig.ips).
     public var requested: [IPAddress]
-    /// Cluster-wide allocation: the `etcd` section of `ipam`, else of the network's plugin
-    /// (overlay), which the delegate sees in the full configuration.
-    public var etcd: EtcdConfig?
+    /// `ipam.etcd` is set: allocation in etcd, which only the overlay plugin's agent does
+    /// (with its own store, see `HostLocal.init(store:)`); host-local alone refuses it.
+    public var wantsClusterStore = false
 
     public static let rangeKeys: Set<String> = ["subnet", "rangeStart", "rangeEnd", "gateway", "ipRange"]
 
@@ -28,9 +27,7 @@ public struct HostLocalConfig: Sendable {
         }
         // Where the allocations are: all that DEL and GC read.
         dataDir = try ipam.string("dataDir")
-        var etcdSection = try ipam.object("etcd")
-        if etcdSection == nil { etcdSection = try req.config.object("etcd") }
-        if let e = etcdSection { etcd = try EtcdConfig(e) }
+        wantsClusterStore = ipam.has("etcd")
         routes = []
         rangeSets = []
         auxAddresses = []

@@ -49,7 +49,11 @@ public struct Allocator {
         }
 
         // One address per range set per attachment (SPEC: no duplicate allocation).
-        for held in try store.addresses(of: owner, thorough: false) where rangeSet.range(containing: held) != nil {
+        for held in try store.addresses(of: owner, thorough: false) {
+            guard let r = rangeSet.range(containing: held) else { continue }
+            if try store.claimedByThisRequest(held) {
+                return CNIIPConfig(address: IPNetwork(address: held, prefixLength: r.subnet.prefixLength)!, gateway: r.gateway)
+            }
             throw CNIError(.addressInUse, "\(held) is already allocated to container \(owner.containerID) (\(owner.ifname)) in this network; duplicate allocation is not allowed")
         }
 

@@ -2,8 +2,7 @@
 
 import Base
 import CNI
-import Etcd
-import HostLocalIPAM
+import EtcdSettings
 
 /// What a host publishes about one of its containers.
 public struct EndpointRecord: Equatable, Sendable {

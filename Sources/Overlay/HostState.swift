@@ -2,8 +2,7 @@
 
 import Base
 import CNI
-import Etcd
-import HostLocalIPAM
+import EtcdSettings
 
 /// Local state of a host: which overlay networks it has (for the agent), and the agent's
 /// own settings. Under the state and run directories, so simulated hosts keep their own.

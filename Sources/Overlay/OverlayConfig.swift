@@ -1,10 +1,8 @@
-// The overlay plugin's configuration (the plugin's keys; its `ipam` is host-local's). The keys
-// in etcd are `Etcd.ClusterKeys`'s.
+// The overlay plugin's configuration (the plugin's keys; its `ipam` is host-local's).
 
 import Base
 import CNI
-import Etcd
-import HostLocalIPAM
+import EtcdSettings
 
 public struct OverlayConfig: Sendable {
     public var network: String
@@ -51,6 +49,13 @@ public struct OverlayConfig: Sendable {
         ipMasq = try optional { () throws(CNIError) in try c.bool("ipMasq") } ?? false
         hostFirewall = try optional { () throws(CNIError) in try c.string("hostFirewall") }
         ipam = ip.object
+        // The agent allocates in the network's own cluster; an IPAM section naming another is wrong.
+        if let ie = try optional({ () throws(CNIError) in try ip.object("etcd") }) {
+            let other = try EtcdConfig(ie)
+            if other.endpoints != etcd.endpoints || other.prefix != etcd.prefix {
+                throw CNIError(.invalidConfig, "\"ipam.etcd\": an overlay network's addresses are kept in its own cluster (\"etcd\": \(etcd.endpoints.map(\.description).joined(separator: ",")), prefix \(etcd.prefix)); ipam.etcd names another")
+            }
+        }
         var subs: [IPNetwork] = []
         var gws: [IPNetwork] = []
         var ranges: [JSONReader] = []
@@ -73,6 +78,3 @@ public struct OverlayConfig: Sendable {
     public var bridgeName: String { "ovbr\(vni)" }
     public var vxlanName: String { "ovvx\(vni)" }
 }
-
-/// The cluster's keys (the layout is `Etcd.ClusterKeys`'s).
-public typealias OverlayKeys = ClusterKeys

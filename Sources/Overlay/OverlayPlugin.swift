@@ -1,6 +1,7 @@
-// The overlay plugin: a bridge network (BridgeNetwork's logic, with IPAM in etcd) whose
-// bridge also has a VXLAN port, and the container registered in etcd so that every host
-// programs how to reach it.
+// The overlay plugin: a bridge network (BridgeNetwork's logic) whose bridge also has a VXLAN
+// port. Everything cluster-wide — the container's addresses, the network's definition, the
+// container's registration that makes every host program how to reach it — is asked of this
+// host's agent (AgentClient); the plugin itself never talks to etcd.
 
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +10,6 @@ import BridgeNetwork
 import Base
 import CNI
 import DNS
-import Etcd
 import HostLocalIPAM
 import IPAM
 import Netlink
@@ -61,89 +61,38 @@ public struct OverlayPlugin: CNIPlugin {
         o["internal"] = .bool(cfg.isInternal)
         o["mtu"] = .int(mtu)
         if let h = cfg.hostFirewall { o["hostFirewall"] = .string(h) }
+        // Addresses come from the agent's store in etcd (AgentIPAM), not from an etcd section.
         var ipam = cfg.ipam
-        if ipam["etcd"] == nil { ipam["etcd"] = cfg.etcd.json }
+        ipam["etcd"] = nil
         o["ipam"] = .object(ipam)
         let json = JSON.object(o)
         return try CNIRequest(env: req.env, configBytes: json.serializedBytes(), json: json)
     }
 
-    /// Records the network's definition in etcd on its first ADD anywhere; later ADDs must
-    /// match it. Another network may not use the same VNI or overlapping subnets.
-    static func define(_ etcd: EtcdClient, _ keys: OverlayKeys, _ cfg: OverlayConfig) throws {
-        let mine: JSON = ["vni": .int(Int(cfg.vni)), "subnets": .array(cfg.subnets.map { .string($0.description) })]
-        if let existing = try etcd.get(keys.netconfig(cfg.network)) {
-            guard let j = try? JSON.parse(existing.value), j["vni"]?.intValue == Int(cfg.vni) else {
-                throw CNIError(.invalidConfig, "\"vni\" \(cfg.vni): network \(cfg.network) is defined in etcd with another VNI (\(existing.text))")
-            }
-            let theirs = Set((j["subnets"]?.arrayValue ?? []).compactMap(\.stringValue))
-            if theirs != Set(cfg.subnets.map(\.description)) {
-                throw CNIError(.invalidConfig, "\"ipam\": network \(cfg.network) is defined in etcd with subnets \(theirs.sorted().joined(separator: ", "))")
-            }
-            return
-        }
-        let (others, _) = try etcd.range(prefix: keys.netconfigs)
-        for kv in others {
-            let name = String(kv.key.dropFirst(keys.netconfigs.count))
-            guard name != cfg.network, let j = try? JSON.parse(kv.value) else { continue }
-            if j["vni"]?.intValue == Int(cfg.vni) {
-                throw CNIError(.invalidConfig, "\"vni\" \(cfg.vni) is already used by overlay network \(name)")
-            }
-            for s in (j["subnets"]?.arrayValue ?? []).compactMap({ $0.stringValue.flatMap(IPNetwork.init) }) {
-                if let clash = cfg.subnets.first(where: { $0.overlaps(s) }) {
-                    throw CNIError(.invalidConfig, "\"ipam\": subnet \(clash) overlaps subnet \(s) of overlay network \(name)")
-                }
-            }
-        }
-        if !(try etcd.create(keys.netconfig(cfg.network), mine.serializedBytes())) {
-            try define(etcd, keys, cfg)  // someone defined it meanwhile: compare with theirs
-        }
+    /// The network's definition (VNI, subnets): recorded cluster-wide by the agent on its
+    /// first ADD anywhere; later ADDs must match it, and no other network may share its VNI
+    /// or overlap its subnets (code 7 otherwise).
+    static func define(_ cfg: OverlayConfig, _ settings: OverlayLocal.AgentSettings) throws {
+        let body: JSON = ["network": .string(cfg.network), "vni": .int(Int(cfg.vni)),
+                          "subnets": .array(cfg.subnets.map { .string($0.description) })]
+        _ = try AgentClient.call("define", body, settings: settings)
     }
 
-    /// The remote endpoints of `network` on hosts that are alive (their key exists), read
-    /// as of one revision, and the newest revision among the keys read: an agent whose watch
-    /// has followed etcd that far has seen every one of them (a store revision could be
-    /// newer than any event under the prefix, and never be reached).
-    public static func remoteEndpoints(_ etcd: EtcdClient, _ keys: OverlayKeys, network: String,
-                                       me: String) throws -> (endpoints: [EndpointRecord], revision: Int64) {
-        let (lists, _) = try etcd.snapshot([keys.hosts, keys.endpoints(network)])
-        let rev = (lists[0] + lists[1]).map(\.modRevision).max() ?? 0
-        let alive = Set(lists[0].compactMap { keys.parseHost($0.key) })
-        let eps = lists[1].compactMap { kv -> EndpointRecord? in
-            guard let ep = keys.parseEndpoint(kv.key), ep.host != me, alive.contains(ep.host) else { return nil }
-            return EndpointRecord(network: network, bytes: kv.value)
+    /// The host-local IPAM of this process goes to the agent.
+    static func routeIPAM() { Delegate.routed["host-local"] = AgentIPAM() }
+
+    /// The agent's settings for this configuration: from the underlay, else (DEL, GC on a host
+    /// whose underlay is gone) those the agent runs with, if for the same cluster.
+    static func settings(_ cfg: OverlayConfig, _ host: NetlinkSocket) -> OverlayLocal.AgentSettings? {
+        if let (_, vtep) = try? underlay(cfg.underlay, host) {
+            return OverlayLocal.AgentSettings(etcd: cfg.etcd, host: SuitePaths.hostID, vtep: vtep)
         }
-        return (eps, rev)
+        if let s = OverlayLocal.readAgentSettings(), s.etcd.endpoints == cfg.etcd.endpoints, s.etcd.prefix == cfg.etcd.prefix { return s }
+        return nil
     }
 
-    static var agentPath: String {
-        Posix.join(Posix.dirname(of: Posix.executablePath() ?? "/opt/cni/bin/overlay"), "swiftcni-overlay-agent")
-    }
-
-    static var agent: Daemon { Daemon(root: OverlayLocal.agentRoot, role: .overlayAgent) }
-
-    /// Writes the agent's settings (one etcd cluster per host) and makes sure it runs.
-    static func ensureAgent(_ settings: OverlayLocal.AgentSettings) throws {
-        if let existing = OverlayLocal.readAgentSettings(), existing != settings {
-            if existing.etcd.endpoints != settings.etcd.endpoints || existing.etcd.prefix != settings.etcd.prefix {
-                throw CNIError(.invalidConfig, "\"etcd\": this host's overlay networks use \(existing.etcd.endpoints.map(\.description).joined(separator: ",")) (prefix \(existing.etcd.prefix)); all overlay networks of a host must share one etcd cluster")
-            }
-        }
-        if OverlayLocal.readAgentSettings() != settings {
-            try Posix.makeDirectories(OverlayLocal.agentRoot)
-            try Posix.writeFileAtomically(OverlayLocal.agentConfig, settings.json.serializedBytes(), mode: 0o600)
-            // A running agent with other settings (a new VTEP address) restarts with these:
-            // it is stopped, and gone (its lock free) before a new one starts.
-            if let pid = agent.pid() {
-                kill(pid, SIGTERM)
-                let deadline = Posix.monotonicNanos() + 3_000_000_000
-                while kill(pid, 0) == 0 && Posix.monotonicNanos() < deadline { usleep(2000) }
-            }
-        }
-        var env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_RUN_DIR=\(SuitePaths.runDirectory)",
-                   "SWIFTCNI_STATE_DIR=\(SuitePaths.stateDirectory)"]
-        if let h = Posix.getenv("SWIFTCNI_HOST_ID") { env.append("SWIFTCNI_HOST_ID=\(h)") }
-        try agent.ensureRunning(executable: agentPath, arguments: [], environment: env)
+    static func endpointKey(_ req: CNIRequest) -> JSON {
+        ["network": .string(req.name), "containerID": .string(req.containerID), "ifname": .string(req.ifname)]
     }
 
     /// Creates the VXLAN device (or checks the one there) and makes it a port of the bridge.
@@ -184,26 +133,6 @@ public struct OverlayPlugin: CNIPlugin {
         }
     }
 
-    /// Asks the agent to program `network` once its view of etcd reached `revision`. An agent
-    /// that died meanwhile (killed, or exiting as the last network left) is started again
-    /// once, and asked again.
-    static func syncAgent(network: String, revision: Int64, settings: OverlayLocal.AgentSettings) throws {
-        var reply = ""
-        for attempt in 0..<2 {
-            do {
-                reply = try agent.request("sync \(network) \(revision)", timeoutMs: 8000)
-                break
-            } catch let e as DaemonUnavailable {
-                if attempt == 1 { throw CNIError(.overlayAgent, "overlay agent: \(e)") }
-                try ensureAgent(settings)
-            }
-        }
-        guard reply.hasPrefix("ok") else {
-            let why = reply.hasPrefix("error ") ? String(reply.dropFirst(6)) : reply
-            throw CNIError(why.contains("behind") ? .tryAgainLater : .overlayAgent, "overlay agent: \(why)")
-        }
-    }
-
     static func aliases(_ req: CNIRequest) -> [String] {
         guard let a = req.runtimeConfig?["aliases"] else { return [] }
         switch a {
@@ -223,8 +152,7 @@ public struct OverlayPlugin: CNIPlugin {
         let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: mtu)
         _ = try HostLocalConfig(breq)  // IPAM errors before anything is created
         PhaseTrace.mark("overlay config")
-        let etcd = EtcdClient(cfg.etcd)
-        let keys = OverlayKeys(cfg.etcd.prefix)
+        OverlayPlugin.routeIPAM()
         let me = SuitePaths.hostID
         let agentSettings = OverlayLocal.AgentSettings(etcd: cfg.etcd, host: me, vtep: vtep)
         // The network is on this host from now on: the agent, idle without one, stays while
@@ -237,9 +165,9 @@ public struct OverlayPlugin: CNIPlugin {
         do {
             // The host's agent first: one of another namespace fails the ADD before anything
             // is written to etcd.
-            try OverlayPlugin.ensureAgent(agentSettings)
+            try AgentClient.ensureAgent(agentSettings)
             PhaseTrace.mark("overlay agent")
-            try OverlayPlugin.define(etcd, keys, cfg)
+            try OverlayPlugin.define(cfg, agentSettings)
             PhaseTrace.mark("overlay define")
             let added = try Bridge().add(breq)
             result = added
@@ -261,18 +189,16 @@ public struct OverlayPlugin: CNIPlugin {
             let name = req.env.arg("K8S_POD_NAME").flatMap { $0.isEmpty ? nil : $0 } ?? req.runtimeConfig.flatMap { try? $0.string("name") }
             let record = EndpointRecord(network: req.name, host: me, containerID: req.containerID, ifname: req.ifname, vtep: vtep,
                                         mac: mac, ips: added.containerAddresses, name: name, aliases: OverlayPlugin.aliases(req))
-            let rev = try etcd.put(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname),
-                                   record.json.serializedBytes())
+            // The agent registers the container and answers once it has programmed every
+            // endpoint registered before it, from its one consistent view of etcd (list, then
+            // watch from that revision) — never from a second, separate read that could undo
+            // what it programmed since.
+            _ = try AgentClient.call("register", ["network": .string(req.name), "record": record.json], settings: agentSettings)
             PhaseTrace.mark("overlay register")
-            // Every endpoint registered before this one, programmed here by the agent from its
-            // one consistent view of etcd (list, then watch from that revision) — never from a
-            // second, separate read that could undo what the agent programmed since.
-            try OverlayPlugin.syncAgent(network: req.name, revision: rev, settings: agentSettings)
-            PhaseTrace.mark("overlay program")
             return added
         } catch {
             if result != nil {
-                _ = try? etcd.delete(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname))
+                _ = try? AgentClient.call("deregister", OverlayPlugin.endpointKey(req), settings: agentSettings)
                 _ = try? Bridge().del(breq)
             }
             if created || (try? host.link(named: cfg.bridgeName)) == nil {
@@ -285,17 +211,16 @@ public struct OverlayPlugin: CNIPlugin {
     public func del(_ req: CNIRequest) throws {
         let cfg = try OverlayConfig(req)
         let host = try NetlinkSocket()
-        let etcd = EtcdClient(cfg.etcd)
-        let keys = OverlayKeys(cfg.etcd.prefix)
-        let me = SuitePaths.hostID
         let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
         let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50))
-        // Local first (firewall, veth, then IPAM in etcd), then the endpoint: with etcd down
-        // the container is gone locally, the idle devices go too, and DEL fails with code 11
-        // so the runtime retries what is left.
+        OverlayPlugin.routeIPAM()
+        let settings = OverlayPlugin.settings(cfg, host)
+        // Local first (firewall, veth, then the addresses, which the agent releases in etcd),
+        // then the endpoint: with etcd down the container is gone locally, the idle devices
+        // go too, and DEL fails with code 11 so the runtime retries what is left.
         var t = try Bridge().teardown(breq)
         t.add("endpoint in etcd") {
-            try etcd.delete(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname))
+            _ = try AgentClient.call("deregister", OverlayPlugin.endpointKey(req), settings: settings)
         }
         t.add("idle overlay devices") {
             if try OverlayPlugin.removeIdle(host, cfg) {
@@ -311,6 +236,10 @@ public struct OverlayPlugin: CNIPlugin {
         let host = try NetlinkSocket()
         let (ul, vtep) = try OverlayPlugin.underlay(cfg.underlay, host)
         let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? (ul.mtu - 50))
+        OverlayPlugin.routeIPAM()
+        // The agent keeps remote entries current: it must run (it is started if not).
+        let settings = OverlayLocal.AgentSettings(etcd: cfg.etcd, host: SuitePaths.hostID, vtep: vtep)
+        try AgentClient.ensureAgent(settings)
         try Bridge().check(breq)
         guard let vx = try host.vxlan(named: cfg.vxlanName), vx.vni == cfg.vni else {
             throw CNIError(.checkFailed, "VXLAN device \(cfg.vxlanName) (VNI \(cfg.vni)) is missing")
@@ -318,21 +247,15 @@ public struct OverlayPlugin: CNIPlugin {
         guard let br = try host.link(named: cfg.bridgeName), let l = try host.link(named: cfg.vxlanName), l.master == br.index else {
             throw CNIError(.checkFailed, "\(cfg.vxlanName) is not a port of \(cfg.bridgeName)")
         }
-        let etcd = EtcdClient(cfg.etcd)
-        let keys = OverlayKeys(cfg.etcd.prefix)
-        let me = SuitePaths.hostID
-        guard try etcd.get(keys.endpoint(req.name, host: me, containerID: req.containerID, ifname: req.ifname)) != nil else {
-            throw CNIError(.checkFailed, "the endpoint of \(req.containerID) (\(req.ifname)) is not registered in etcd")
-        }
-        // The agent keeps remote entries current: it must run (it is started if not), and
-        // have programmed at least what etcd holds now before the entries are compared.
-        let settings = OverlayLocal.AgentSettings(etcd: cfg.etcd, host: me, vtep: vtep)
-        try OverlayPlugin.ensureAgent(settings)
-        let (remote, rev) = try OverlayPlugin.remoteEndpoints(etcd, keys, network: req.name, me: me)
-        try OverlayPlugin.syncAgent(network: req.name, revision: rev, settings: settings)
+        // The agent checks the registration and, once it has programmed at least what etcd
+        // holds now, names the remote endpoints whose entries must be there.
+        let remote = try AgentClient.call("check", OverlayPlugin.endpointKey(req), settings: settings)["remote"]?.arrayValue ?? []
         let fdb = Set(try host.fdb(index: l.index).map(\.mac))
-        for r in remote where !fdb.contains(r.mac) {
-            throw CNIError(.checkFailed, "no forwarding entry for \(r.containerID) (\(r.mac)) on host \(r.host)")
+        for r in remote {
+            guard let mac = r["mac"]?.stringValue.flatMap(MACAddress.init) else { continue }
+            if !fdb.contains(mac) {
+                throw CNIError(.checkFailed, "no forwarding entry for \(r["containerID"]?.stringValue ?? "?") (\(mac)) on host \(r["host"]?.stringValue ?? "?")")
+            }
         }
     }
 
@@ -341,34 +264,31 @@ public struct OverlayPlugin: CNIPlugin {
         let host = try NetlinkSocket()
         let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
         let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50))
+        OverlayPlugin.routeIPAM()
+        let settings = OverlayPlugin.settings(cfg, host)
+        if let settings { try AgentClient.ensureAgent(settings) }
         try Bridge().gc(breq)
         let valid = try req.validAttachments()
-        let etcd = EtcdClient(cfg.etcd)
-        let keys = OverlayKeys(cfg.etcd.prefix)
-        let me = SuitePaths.hostID
-        let (mine, _) = try etcd.range(prefix: keys.endpoints(req.name, host: me))
-        for kv in mine {
-            let id = String(kv.key.dropFirst(keys.endpoints(req.name, host: me).count))
-            guard let c = id.lastIndex(of: ":") else { continue }
-            if !valid.contains(Attachment(containerID: String(id[..<c]), ifname: String(id[id.index(after: c)...]))) {
-                try etcd.delete(kv.key)
-            }
-        }
+        let body: JSON = ["network": .string(req.name),
+                          "valid": .array(valid.map { ["containerID": .string($0.containerID), "ifname": .string($0.ifname)] })]
+        _ = try AgentClient.call("gc", body, settings: settings)
         if try OverlayPlugin.removeIdle(host, cfg) { OverlayLocal.remove(req.name) }
     }
 
     public func status(_ req: CNIRequest) throws {
         let cfg = try OverlayConfig(req)
-        do { _ = try EtcdClient(cfg.etcd).get(OverlayKeys(cfg.etcd.prefix).netconfig(cfg.network)) } catch {
-            throw CNIError(.notAvailable, "overlay: \(error)")
-        }
         let host = try NetlinkSocket()
         let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
+        OverlayPlugin.routeIPAM()
+        guard let settings = OverlayPlugin.settings(cfg, host) else {
+            throw CNIError(.notAvailable, "overlay: \"underlay\" \(cfg.underlay ?? "(the default route's interface)") has no address")
+        }
+        do {
+            try AgentClient.ensureAgent(settings)
+            _ = try AgentClient.call("health", ["network": .string(cfg.network)], settings: settings)
+        } catch let e as CNIError where e.code != .invalidConfig {
+            throw CNIError(.notAvailable, "overlay: \(e.msg)")
+        }
         try Bridge().status(try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50)))
     }
-}
-
-extension CNIErrorCode {
-    /// The overlay agent could not be started.
-    public static let overlayAgent = CNIErrorCode(rawValue: 111)
 }

@@ -1,8 +1,5 @@
-// overlay: a VXLAN network spanning hosts, its endpoints and addresses kept in etcd.
+// overlay: a VXLAN network spanning hosts; everything cluster-wide is asked of the host's agent.
 import CNI
-import HostLocalIPAM
 import Overlay
 
-// host-local (with its etcd store) runs in-process when CNI_PATH finds our own build.
-Delegate.builtins["host-local"] = HostLocal.self
 CNIMain.run(OverlayPlugin.self)

@@ -7,6 +7,7 @@ import Glibc
 import Base
 import CNI
 import Overlay
+import OverlayAgent
 
 var idleExit = 2
 for a in CommandLine.arguments.dropFirst() {

@@ -1,5 +1,6 @@
-// host-local's etcd store when a member commits a claim and dies before answering: the
-// client asks the next member, which refuses the claim as taken — by this very request.
+// The overlay agent's address store in etcd when a member commits a claim and dies before
+// answering: the client asks the next member, which refuses the claim as taken — by this
+// very request. Driven as a runtime does: the overlay plugin, which asks its agent.
 
 import Foundation
 import Testing
@@ -8,23 +9,24 @@ import CNI
 @Suite(.serialized, .enabled(if: isRoot && FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd"), "needs root and etcd"))
 struct EtcdClaimsAnswerLost {
     /// A real etcd behind Tests/Helpers/lossy-proxy.py, which passes the first `/v3/kv/txn`
-    /// (the address claim) on and then closes the connection instead of answering; the
+    /// claiming `address` on and then closes the connection instead of answering; the
     /// configuration lists the proxy first and the member itself second.
-    func withLossyEtcd(_ body: (Lab, String, String) throws -> Void) throws {
+    func withLossyEtcd(losing address: String, _ body: (Lab, String, String) throws -> Void) throws {
         try withLab { lab in
             let c1 = try lab.container("c1")
             let etcd = try lab.startEtcd(client: 23793, peer: 23803)
             defer { lab.stop(etcd) }
             let proxy = Process()
             proxy.executableURL = URL(fileURLWithPath: nsenterCommand)
-            proxy.arguments = ["--net=" + lab.path(lab.host), "python3", helper("lossy-proxy.py"), "23794", "23793", "/v3/kv/txn", "1"]
+            proxy.arguments = ["--net=" + lab.path(lab.host), "python3", helper("lossy-proxy.py"), "23794", "23793", "/v3/kv/txn", "1",
+                               Data("/swiftcni/networks/lossy/ipam/ips/\(address)".utf8).base64EncodedString()]
             let out = Pipe()
             proxy.standardOutput = out
             try proxy.run()
             defer { lab.stop(proxy) }
             let ready = out.fileHandleForReading.availableData
             #expect(String(decoding: ready, as: UTF8.self).hasPrefix("ready"))
-            let conf = #"{"cniVersion":"1.1.0","name":"lossy","type":"bridge","ipam":{"type":"host-local","subnet":"10.237.0.0/24","etcd":{"endpoints":["http://127.0.0.1:23794","http://127.0.0.1:23793"],"timeoutMs":3000}}}"#
+            let conf = #"{"cniVersion":"1.1.0","name":"lossy","type":"overlay","vni":79,"underlay":"lo","etcd":{"endpoints":["http://127.0.0.1:23794","http://127.0.0.1:23793"],"timeoutMs":3000},"ipam":{"type":"host-local","subnet":"10.237.0.0/24"}}"#
             try body(lab, conf, c1)
         }
     }
@@ -35,8 +37,8 @@ struct EtcdClaimsAnswerLost {
     }
 
     @Test func requestedAddress() throws {
-        try withLossyEtcd { lab, conf, c1 in
-            let r = lab.plugin("host-local", "ADD", config: conf, containerID: "x1", netns: c1, args: "IP=10.237.0.9")
+        try withLossyEtcd(losing: "10.237.0.9") { lab, conf, c1 in
+            let r = lab.plugin("overlay", "ADD", config: conf, containerID: "x1", netns: c1, args: "IP=10.237.0.9")
             #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
             #expect(r.stdout.contains("\"10.237.0.9/24\""), "\(r.stdout)")
             #expect(addresses(lab) == ["10.237.0.9"])
@@ -44,14 +46,14 @@ struct EtcdClaimsAnswerLost {
     }
 
     @Test func nextFreeAddress() throws {
-        try withLossyEtcd { lab, conf, c1 in
-            let r = lab.plugin("host-local", "ADD", config: conf, containerID: "x1", netns: c1)
+        try withLossyEtcd(losing: "10.237.0.2") { lab, conf, c1 in
+            let r = lab.plugin("overlay", "ADD", config: conf, containerID: "x1", netns: c1)
             #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
             // The address claimed by the lost answer, not the one after it.
             #expect(r.stdout.contains("\"10.237.0.2/24\""), "\(r.stdout)")
             #expect(addresses(lab) == ["10.237.0.2"])
             // And DEL releases it.
-            let d = lab.plugin("host-local", "DEL", config: conf, containerID: "x1", netns: c1)
+            let d = lab.plugin("overlay", "DEL", config: conf, containerID: "x1", netns: c1)
             #expect(d.status == 0, "\(d.stdout)\(d.stderr)")
             #expect(addresses(lab) == [])
         }

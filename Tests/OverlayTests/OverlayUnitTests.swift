@@ -2,6 +2,7 @@ import Testing
 @testable import Base
 @testable import CNI
 @testable import Etcd
+@testable import EtcdSettings
 @testable import Overlay
 
 @Suite struct EtcdBasics {
@@ -55,7 +56,6 @@ import Testing
     @Test(arguments: ["/swiftcni", "/x/y"])
     func keyLayoutRoundTrips(_ prefix: String) {
         let k = ClusterKeys(prefix)
-        #expect(OverlayKeys.self == ClusterKeys.self)
         for (net, host, cid, ifn) in [("net", "h1", "c1", "eth0"), ("my-multihost-network", "host-b", "cnictl-0a1b2c", "eth1"),
                                       ("n.1", "h_2", "abc:def", "net0")] {
             let e = k.endpoint(net, host: host, containerID: cid, ifname: ifn)

@@ -144,8 +144,6 @@ let keyCases: [KeyCase] = [
     KeyCase(decoder: "host-local", key: "scope", template: hl(#""routes":[{"dst":"0.0.0.0/0","@K@":253}],\#(range)"#)),
     KeyCase(decoder: "host-local", key: "auxAddresses", template: hl(#""@K@":{"router":"10.1.0.5"},\#(range)"#), extra: ["AuxAddresses"]),
     KeyCase(decoder: "host-local", key: "etcd", template: hl(#""@K@":{"endpoints":["http://10.0.0.10:2379"]},\#(range)"#)),
-    KeyCase(decoder: "host-local", key: "endpoints", template: hl(#""etcd":{"@K@":["http://10.0.0.10:2379"]},\#(range)"#)),
-    KeyCase(decoder: "host-local", key: "prefix", template: hl(#""etcd":{"endpoints":["http://10.0.0.10:2379"],"@K@":"/other"},\#(range)"#)),
     KeyCase(decoder: "host-local", key: "ips", template: #"{"cniVersion":"1.0.0","name":"net","type":"bridge","runtimeConfig":{"@K@":["10.1.0.9"]},"ipam":{"type":"host-local",\#(range)}}"#, extra: ["IPs"]),
     KeyCase(decoder: "host-local", key: "ips", template: #"{"cniVersion":"1.0.0","name":"net","type":"bridge","args":{"cni":{"@K@":["10.1.0.9"]}},"ipam":{"type":"host-local",\#(range)}}"#, extra: ["IPs"]),
     // go-cni's IPRanges struct: {"Subnet","RangeStart","RangeEnd","Gateway"}.

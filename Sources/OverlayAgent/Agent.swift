@@ -13,10 +13,11 @@ import CNI
 import DNS
 import Etcd
 import Netlink
+import Overlay
 
 public final class OverlayAgent: @unchecked Sendable {
     let settings: OverlayLocal.AgentSettings
-    let keys: OverlayKeys
+    let keys: ClusterKeys
     let daemon = Daemon(root: OverlayLocal.agentRoot, role: .overlayAgent)
     let lock = Mutex()
     /// One reconcile at a time (the watch thread and control requests both run them).
@@ -36,7 +37,7 @@ public final class OverlayAgent: @unchecked Sendable {
 
     public init(settings: OverlayLocal.AgentSettings) {
         self.settings = settings
-        keys = OverlayKeys(settings.etcd.prefix)
+        keys = ClusterKeys(settings.etcd.prefix)
     }
 
     func log(_ s: String) { Posix.writeStderr("swiftcni-overlay-agent[\(settings.host)]: \(s)\n") }
@@ -223,6 +224,8 @@ public final class OverlayAgent: @unchecked Sendable {
     // MARK: control
 
     func control(_ line: String) -> String {
+        let verb = line.prefix { $0 != " " }
+        if OverlayAgent.pluginVerbs.contains(String(verb)) { return answer(String(verb), line.dropFirst(verb.count)) }
         let parts = line.split(separator: " ").map(String.init)
         switch parts.first {
         case "status":
@@ -231,20 +234,10 @@ public final class OverlayAgent: @unchecked Sendable {
             }
         case "sync" where parts.count == 2 || parts.count == 3:
             // "sync <network> [<revision>]": program the network from the mirror once it has
-            // followed etcd up to the revision (the plugin's own registration), so that an ADD
-            // returns with every endpoint registered before it programmed on this host.
-            if parts.count == 3, let rev = Int64(parts[2]), !caughtUp(to: rev, withinMs: 3000) {
-                let have = lock.locked { revision }
-                return "error the agent's view of etcd is at revision \(have), behind \(rev) (watch: \(lock.locked { lastError }))"
+            // followed etcd up to the revision.
+            do { try program(parts[1], after: parts.count == 3 ? Int64(parts[2]) ?? 0 : 0) } catch {
+                return "error \(CNIError.wrap(error).msg)"
             }
-            // Programmed (a passing error tried again twice), or the runtime hears why; the
-            // agent goes on trying meanwhile.
-            var why = reconcile(only: parts[1])[parts[1]]
-            for pause in [20_000, 80_000] as [UInt32] where why != nil {
-                usleep(pause)
-                why = reconcile(only: parts[1])[parts[1]]
-            }
-            if let why { return "error programming \(parts[1]): \(why)" }
             return "ok"
         case "resync":
             do { try fullSync(EtcdClient(settings.etcd)) } catch { return "error \(error)" }

@@ -13,8 +13,9 @@ import IPAM
 ///
 /// The client asks another member when one fails mid-request, so a claim can be committed
 /// by a member that died before answering and then be refused by the next one as taken. The
-/// address key's value therefore ends with a token of this store (one per ADD): a refused
-/// claim whose key holds exactly our value was ours, and counts as made.
+/// address key's value therefore ends with a token of the request (the plugin's, the same
+/// when it asks again after losing the agent's answer): a refused claim whose key holds
+/// exactly our value was ours, and counts as made.
 public final class EtcdStore: AllocationStore {
     let client: EtcdClient
     let keys: ClusterKeys
@@ -25,14 +26,15 @@ public final class EtcdStore: AllocationStore {
     /// Tells this store's claims from any other's (see above).
     let token: String
 
-    public init(network: String, config: EtcdConfig, host: String) {
-        client = EtcdClient(config)
-        keys = ClusterKeys(config.prefix)
+    /// `token` names the request (the same in its retries); nil: one of this store's own.
+    public init(network: String, client: EtcdClient, prefix: String, host: String, token: String? = nil) {
+        self.client = client
+        keys = ClusterKeys(prefix)
         self.network = network
         self.host = host
         localLock = "ipam-\(network)"
         var g = FastRandom()
-        token = String(g.next(), radix: 16)
+        self.token = token ?? String(g.next(), radix: 16)
     }
 
     func ipKey(_ ip: IPAddress) -> String { keys.address(network, ip.description) }
@@ -50,6 +52,12 @@ public final class EtcdStore: AllocationStore {
         Array("\(o.containerID)\n\(o.ifname)\n\(host)\n\(token)".utf8)
     }
 
+    /// The host a value names ("" in values from before hosts were recorded).
+    static func host(_ v: [UInt8]) -> String {
+        let parts = v.split(separator: 10, omittingEmptySubsequences: false)
+        return parts.count > 2 ? String(decoding: parts[2], as: UTF8.self) : ""
+    }
+
     static func owner(_ v: [UInt8]) -> Attachment {
         let parts = v.split(separator: 10, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         return Attachment(containerID: parts.first ?? "", ifname: parts.count > 1 ? parts[1] : "")
@@ -63,6 +71,11 @@ public final class EtcdStore: AllocationStore {
         }
         // Refused: taken by another, or claimed by our own earlier attempt of this request.
         return try client.get(ipKey(ip))?.value == mine
+    }
+
+    public func claimedByThisRequest(_ ip: IPAddress) throws -> Bool {
+        guard let v = try client.get(ipKey(ip))?.value else { return false }
+        return v.split(separator: 10, omittingEmptySubsequences: false).last.map { String(decoding: $0, as: UTF8.self) } == token
     }
 
     public func lastReserved(rangeSet: Int) throws -> IPAddress? {
@@ -91,9 +104,11 @@ public final class EtcdStore: AllocationStore {
         return out
     }
 
+    /// This host's allocations: GC, given this host's valid attachments, must leave every
+    /// other host's alone.
     public func allocations() throws -> [(IPAddress, Attachment)] {
         let (kvs, _) = try client.range(prefix: keys.addresses(network))
-        return kvs.compactMap { kv in keys.parseAddress(kv.key).flatMap { IPAddress($0.address) }.map { ($0, EtcdStore.owner(kv.value)) } }
+        return kvs.filter { EtcdStore.host($0.value) == host }.compactMap { kv in keys.parseAddress(kv.key).flatMap { IPAddress($0.address) }.map { ($0, EtcdStore.owner(kv.value)) } }
     }
 
     public func release(ip: IPAddress) throws {

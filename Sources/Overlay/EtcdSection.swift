@@ -1,8 +1,8 @@
-// The `etcd` section of an overlay or host-local configuration (the cluster-wide store).
+// The `etcd` section of an overlay configuration (the cluster-wide store its agent talks to).
 
 import Base
 import CNI
-import Etcd
+import EtcdSettings
 
 extension EtcdConfig {
     /// The `etcd` section of a plugin configuration.
