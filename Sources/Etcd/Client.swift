@@ -214,6 +214,29 @@ public final class EtcdClient {
         return o["succeeded"]?.boolValue ?? false
     }
 
+    /// A condition of `transaction`.
+    public enum Condition: Sendable {
+        /// The key exists, last modified at this revision.
+        case modifiedAt(String, Int64)
+        /// The key does not exist.
+        case absent(String)
+    }
+
+    /// Puts and deletes, all or none, if every condition holds. Returns whether it did and
+    /// the store's revision after it.
+    public func transaction(_ conditions: [Condition], puts: [(String, [UInt8])], deletes: [String] = []) throws -> (succeeded: Bool, revision: Int64) {
+        let cmp: [JSON] = conditions.map {
+            switch $0 {
+            case .modifiedAt(let k, let r): return ["key": EtcdClient.b64(k), "target": "MOD", "result": "EQUAL", "mod_revision": .string(String(r))]
+            case .absent(let k): return ["key": EtcdClient.b64(k), "target": "CREATE", "result": "EQUAL", "create_revision": "0"]
+            }
+        }
+        var ops: [JSON] = puts.map { ["request_put": ["key": EtcdClient.b64($0.0), "value": .string(Base64.encode($0.1))]] }
+        ops += deletes.map { ["request_delete_range": ["key": EtcdClient.b64($0)]] }
+        let o = try call("/v3/kv/txn", ["compare": .array(cmp), "success": .array(ops)])
+        return (o["succeeded"]?.boolValue ?? false, EtcdClient.int(o["header"]?["revision"]))
+    }
+
     /// Deletes `key` only if its value is `value`. True if it did.
     public func delete(_ key: String, ifValue value: [UInt8]) throws -> Bool {
         let o = try call("/v3/kv/txn", [

@@ -62,16 +62,16 @@ public struct ClusterKeys: Sendable, Equatable {
     }
 
     public func ipam(_ n: String) -> String { network(n) + "ipam/" }
-    public func addresses(_ n: String) -> String { ipam(n) + "ips/" }
-    public func address(_ n: String, _ ip: String) -> String { addresses(n) + ip }
-    public func owners(_ n: String, containerID: String, ifname: String) -> String { ipam(n) + "owners/\(containerID):\(ifname)/" }
-    public func lastReserved(_ n: String, rangeSet: Int) -> String { ipam(n) + "last/\(rangeSet)" }
+    /// Per-host address blocks (`ClusterIPAM.AddressBlock`), one key each, named by CIDR
+    /// (`10.10.0.64-26`).
+    public func blocks(_ n: String) -> String { ipam(n) + "blocks/" }
+    public func block(_ n: String, _ name: String) -> String { blocks(n) + name }
 
-    /// (network, address) of an `ipam/ips/<ip>` key.
-    public func parseAddress(_ key: String) -> (network: String, address: String)? {
+    /// (network, block name) of a `ipam/blocks/<name>` key.
+    public func parseBlock(_ key: String) -> (network: String, block: String)? {
         guard key.hasPrefix(networks) else { return nil }
         let parts = key.dropFirst(networks.count).split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[1] == "ipam", parts[2] == "ips", !parts[0].isEmpty, !parts[3].isEmpty else { return nil }
+        guard parts.count == 4, parts[1] == "ipam", parts[2] == "blocks", !parts[0].isEmpty, !parts[3].isEmpty else { return nil }
         return (String(parts[0]), String(parts[3]))
     }
 

@@ -5,16 +5,10 @@ import IPAM
 /// The host-local IPAM plugin's logic (the executable and the plugins that run it in-process
 /// share it).
 public struct HostLocal: CNIPlugin {
-    /// Where the allocations are kept instead of the data dir (the overlay agent's store in
-    /// etcd); nil: the data dir.
-    let clusterStore: (@Sendable (HostLocalConfig) throws -> AllocationStore)?
-
-    public init() { clusterStore = nil }
-    public init(store: @escaping @Sendable (HostLocalConfig) throws -> AllocationStore) { clusterStore = store }
+    public init() {}
     public static var knownArgs: Set<String> { ["IP"] }
 
     func store(_ cfg: HostLocalConfig) throws -> AllocationStore {
-        if let s = clusterStore { return try s(cfg) }
         if cfg.wantsClusterStore {
             throw CNIError(.unsupportedField, "\"ipam.etcd\": addresses in etcd are allocated by the overlay plugin's agent (a network of \"type\": \"overlay\" has them); host-local alone keeps them in its data dir")
         }
@@ -35,18 +29,7 @@ public struct HostLocal: CNIPlugin {
         PhaseTrace.mark("ipam store")
         let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
 
-        // Each requested address goes to the range set whose subnets hold it.
-        var perSet = [IPAddress?](repeating: nil, count: cfg.rangeSets.count)
-        for ip in cfg.requested {
-            guard let i = cfg.rangeSets.firstIndex(where: { $0.range(containing: ip) != nil }) else {
-                let subnets = cfg.rangeSets.flatMap { $0.ranges.map { $0.subnet.description } }.joined(separator: ", ")
-                throw CNIError(.invalidConfig, "requested IP \(ip) is not in any configured subnet (\(subnets))")
-            }
-            if let other = perSet[i] {
-                throw CNIError(.invalidConfig, "requested IPs \(other) and \(ip) are both in range set \(i); one address per range set")
-            }
-            perSet[i] = ip
-        }
+        let perSet = try cfg.requestedPerSet()
 
         let aux = cfg.auxByAddress
         result.ips = try store.withLock {
@@ -107,8 +90,6 @@ public struct HostLocal: CNIPlugin {
 
     public func status(_ req: CNIRequest) throws {
         let cfg = try HostLocalConfig(req)
-        // The cluster store's reachability is its owner's to tell (the overlay agent's).
-        if clusterStore != nil { return }
         if cfg.wantsClusterStore { _ = try store(cfg) }
         let store: FileStore
         do {

@@ -15,7 +15,7 @@ public struct HostLocalConfig: Sendable {
     /// Requested static addresses (CNI_ARGS IP=, args.cni.ips, runtimeConfig.ips).
     public var requested: [IPAddress]
     /// `ipam.etcd` is set: allocation in etcd, which only the overlay plugin's agent does
-    /// (with its own store, see `HostLocal.init(store:)`); host-local alone refuses it.
+    /// (from per-host blocks, `ClusterIPAM`); host-local alone refuses it.
     public var wantsClusterStore = false
 
     public static let rangeKeys: Set<String> = ["subnet", "rangeStart", "rangeEnd", "gateway", "ipRange"]
@@ -154,5 +154,26 @@ public struct HostLocalConfig: Sendable {
         var m: [IPAddress: String] = [:]
         for a in auxAddresses { m[a.ip] = a.name }
         return m
+    }
+}
+
+extension HostLocalConfig {
+    /// The requested addresses by range set: each goes to the set whose subnets hold it, one
+    /// per set at most.
+    public func requestedPerSet() throws(CNIError) -> [IPAddress?] {
+        // Each requested address goes to the range set whose subnets hold it.
+        var perSet = [IPAddress?](repeating: nil, count: rangeSets.count)
+        for ip in requested {
+            guard let i = rangeSets.firstIndex(where: { $0.range(containing: ip) != nil }) else {
+                let subnets = rangeSets.flatMap { $0.ranges.map { $0.subnet.description } }.joined(separator: ", ")
+                throw CNIError(.invalidConfig, "requested IP \(ip) is not in any configured subnet (\(subnets))")
+            }
+            if let other = perSet[i] {
+                throw CNIError(.invalidConfig, "requested IPs \(other) and \(ip) are both in range set \(i); one address per range set")
+            }
+            perSet[i] = ip
+        }
+
+        return perSet
     }
 }

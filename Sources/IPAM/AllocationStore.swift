@@ -22,12 +22,8 @@ public protocol AllocationStore: AnyObject {
     func release(ip: IPAddress) throws
     /// Housekeeping after GC (leftover files, stale index entries).
     func maintenance() throws
-    /// True when `ip` was claimed by an earlier attempt of this very request (one whose
-    /// answer was lost): a retried ADD gets it back instead of a duplicate-allocation error.
-    func claimedByThisRequest(_ ip: IPAddress) throws -> Bool
 }
 
 extension AllocationStore {
     public func maintenance() throws {}
-    public func claimedByThisRequest(_ ip: IPAddress) throws -> Bool { false }
 }

@@ -49,11 +49,7 @@ public struct Allocator {
         }
 
         // One address per range set per attachment (SPEC: no duplicate allocation).
-        for held in try store.addresses(of: owner, thorough: false) {
-            guard let r = rangeSet.range(containing: held) else { continue }
-            if try store.claimedByThisRequest(held) {
-                return CNIIPConfig(address: IPNetwork(address: held, prefixLength: r.subnet.prefixLength)!, gateway: r.gateway)
-            }
+        for held in try store.addresses(of: owner, thorough: false) where rangeSet.range(containing: held) != nil {
             throw CNIError(.addressInUse, "\(held) is already allocated to container \(owner.containerID) (\(owner.ifname)) in this network; duplicate allocation is not allowed")
         }
 

@@ -31,13 +31,20 @@ public enum AgentClient {
         }
         if OverlayLocal.readAgentSettings() != settings {
             try Posix.makeDirectories(OverlayLocal.agentRoot)
-            try Posix.writeFileAtomically(OverlayLocal.agentConfig, settings.json.serializedBytes(), mode: 0o600)
-            // A running agent with other settings (a new VTEP address) restarts with these:
-            // it is stopped, and gone (its lock free) before a new one starts.
-            if let pid = daemon.pid() {
-                kill(pid, SIGTERM)
-                let deadline = Posix.monotonicNanos() + 3_000_000_000
-                while kill(pid, 0) == 0 && Posix.monotonicNanos() < deadline { usleep(2000) }
+            // Under a lock, and read again: of several first ADDs on a host, one writes the
+            // settings; the others find them written (and must not stop the agent it started).
+            let lock = try FileLock(path: Posix.join(OverlayLocal.agentRoot, "settings.lock"))
+            defer { lock.unlock() }
+            if OverlayLocal.readAgentSettings() != settings {
+                let had = OverlayLocal.readAgentSettings() != nil
+                try Posix.writeFileAtomically(OverlayLocal.agentConfig, settings.json.serializedBytes(), mode: 0o600)
+                // A running agent with other settings (a new VTEP address) restarts with these:
+                // it is stopped, and gone (its lock free) before a new one starts.
+                if had, let pid = daemon.pid() {
+                    kill(pid, SIGTERM)
+                    let deadline = Posix.monotonicNanos() + 3_000_000_000
+                    while kill(pid, 0) == 0 && Posix.monotonicNanos() < deadline { usleep(2000) }
+                }
             }
         }
         var env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_RUN_DIR=\(SuitePaths.runDirectory)",
@@ -89,21 +96,28 @@ public struct AgentIPAM: CNIPlugin {
     public init() {}
     public static var knownArgs: Set<String> { ["IP"] }
 
-    /// Names this plugin run's requests (see `EtcdStore`).
+    /// Names this plugin run's requests (see `ClusterIPAM.BlockClaim`).
     static let token: String = {
         var g = FastRandom()
         return String(g.next(), radix: 16) + String(g.next(), radix: 16)
     }()
 
+    /// The container's endpoint (without addresses), registered by the ADD's transaction with
+    /// the addresses it claims; and the revision that transaction made.
+    nonisolated(unsafe) public static var record: EndpointRecord?
+    nonisolated(unsafe) public static var revision: Int64?
+
     func forward(_ req: CNIRequest) throws -> JSON {
         let env = req.env.environmentBlock(command: req.command).filter { $0.hasPrefix("CNI_") }
-        let body: JSON = ["env": .array(env.map { .string($0) }), "config": .object(req.config.object), "token": .string(AgentIPAM.token)]
-        return try AgentClient.call("ipam", body, settings: OverlayLocal.readAgentSettings())
+        var body = JSONObject([("env", .array(env.map { .string($0) })), ("config", .object(req.config.object)), ("token", .string(AgentIPAM.token))])
+        if req.command == .add, let r = AgentIPAM.record { body["record"] = r.json }
+        return try AgentClient.call("ipam", .object(body), settings: OverlayLocal.readAgentSettings())
     }
 
     public func add(_ req: CNIRequest) throws -> CNIResult {
         let j = try forward(req)
-        do { return try CNIResult(json: j, path: "the overlay agent's IPAM result") } catch {
+        AgentIPAM.revision = j["revision"]?.intValue.map(Int64.init)
+        do { return try CNIResult(json: j["result"] ?? j, path: "the overlay agent's IPAM result") } catch {
             throw CNIError(.overlayAgent, "overlay agent: unusable IPAM result: \(error)")
         }
     }

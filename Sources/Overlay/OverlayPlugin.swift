@@ -49,8 +49,11 @@ public struct OverlayPlugin: CNIPlugin {
     }
 
     /// The bridge plugin's request for this overlay network.
-    static func bridgeRequest(_ req: CNIRequest, _ cfg: OverlayConfig, mtu: Int) throws -> CNIRequest {
+    static func bridgeRequest(_ req: CNIRequest, _ cfg: OverlayConfig, mtu: Int, mac: MACAddress? = nil) throws -> CNIRequest {
         var o = req.config.object
+        // ADD chooses the container's MAC up front (unless the configuration has one), so its
+        // endpoint is registered in the transaction that claims its addresses.
+        if let mac, o["mac"] == nil { o["mac"] = .string(mac.description) }
         for k in ["vni", "underlay", "etcd", "ipMasq", "internal", "mtu", "hostFirewall"] { o[k] = nil }
         o["type"] = "bridge"
         o["bridge"] = .string(cfg.bridgeName)
@@ -149,11 +152,20 @@ public struct OverlayPlugin: CNIPlugin {
         let host = try NetlinkSocket()
         let (ul, vtep) = try OverlayPlugin.underlay(cfg.underlay, host)
         let mtu = cfg.mtu ?? (ul.mtu - 50)
-        let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: mtu)
+        let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: mtu, mac: MACAddress.random())
         _ = try HostLocalConfig(breq)  // IPAM errors before anything is created
         PhaseTrace.mark("overlay config")
         OverlayPlugin.routeIPAM()
         let me = SuitePaths.hostID
+        let name = req.env.arg("K8S_POD_NAME").flatMap { $0.isEmpty ? nil : $0 } ?? req.runtimeConfig.flatMap { try? $0.string("name") }
+        // The endpoint as registered with the addresses, if the MAC stays the configuration's
+        // (CNI_ARGS, args or runtimeConfig may name another: then it is registered again).
+        let preMAC = (try? breq.config.string("mac")).flatMap { $0 }.flatMap(MACAddress.init)
+        let pre = preMAC.map {
+            EndpointRecord(network: req.name, host: me, containerID: req.containerID, ifname: req.ifname, vtep: vtep,
+                           mac: $0, ips: [], name: name, aliases: OverlayPlugin.aliases(req))
+        }
+        AgentIPAM.record = pre
         let agentSettings = OverlayLocal.AgentSettings(etcd: cfg.etcd, host: me, vtep: vtep)
         // The network is on this host from now on: the agent, idle without one, stays while
         // this ADD is on its way. Undone below when the ADD fails and leaves no container of
@@ -186,21 +198,26 @@ public struct OverlayPlugin: CNIPlugin {
                   let mac = cont.mac.flatMap(MACAddress.init) else {
                 throw CNIError(.internal, "the bridge result has no container interface")
             }
-            let name = req.env.arg("K8S_POD_NAME").flatMap { $0.isEmpty ? nil : $0 } ?? req.runtimeConfig.flatMap { try? $0.string("name") }
             let record = EndpointRecord(network: req.name, host: me, containerID: req.containerID, ifname: req.ifname, vtep: vtep,
                                         mac: mac, ips: added.containerAddresses, name: name, aliases: OverlayPlugin.aliases(req))
-            // The agent registers the container and answers once it has programmed every
-            // endpoint registered before it, from its one consistent view of etcd (list, then
-            // watch from that revision) — never from a second, separate read that could undo
-            // what it programmed since.
-            _ = try AgentClient.call("register", ["network": .string(req.name), "record": record.json], settings: agentSettings)
+            // The agent answers once it has programmed every endpoint registered before this
+            // one, from its one consistent view of etcd (list, then watch from that revision)
+            // — never from a second, separate read that could undo what it programmed since.
+            var registered = pre
+            registered?.ips = record.ips
+            if registered == record, let rev = AgentIPAM.revision {
+                _ = try AgentClient.call("register", ["network": .string(req.name), "revision": .int(Int(rev))], settings: agentSettings)
+            } else {
+                _ = try AgentClient.call("register", ["network": .string(req.name), "record": record.json], settings: agentSettings)
+            }
             PhaseTrace.mark("overlay register")
             return added
         } catch {
-            if result != nil {
+            // The endpoint went in with the addresses (undone by the bridge's own undo, or here).
+            if result != nil || AgentIPAM.revision != nil {
                 _ = try? AgentClient.call("deregister", OverlayPlugin.endpointKey(req), settings: agentSettings)
-                _ = try? Bridge().del(breq)
             }
+            if result != nil { _ = try? Bridge().del(breq) }
             if created || (try? host.link(named: cfg.bridgeName)) == nil {
                 if (try? OverlayPlugin.removeIdle(host, cfg)) == true { OverlayLocal.remove(req.name) }
             }

@@ -10,6 +10,7 @@ import Glibc
 #endif
 import Base
 import CNI
+import ClusterIPAM
 import DNS
 import Etcd
 import Netlink
@@ -34,6 +35,17 @@ public final class OverlayAgent: @unchecked Sendable {
     var retrying = false
     var lease: Int64 = 0
     let leaseTTL = 10
+    /// One address operation at a time per network on this host.
+    var networkLocks: [String: Mutex] = [:]
+
+    func networkLock(_ network: String) -> Mutex {
+        lock.locked {
+            if let m = networkLocks[network] { return m }
+            let m = Mutex()
+            networkLocks[network] = m
+            return m
+        }
+    }
 
     public init(settings: OverlayLocal.AgentSettings) {
         self.settings = settings
@@ -132,6 +144,29 @@ public final class OverlayAgent: @unchecked Sendable {
 
     // MARK: etcd
 
+    var reclaiming = false
+
+    /// Takes back the address blocks of hosts that are gone (see `BlockStore.reclaimGoneHosts`),
+    /// for this host's networks, on a thread of its own (one at a time).
+    func reclaimSoon() {
+        guard lock.locked({ () -> Bool in
+            if reclaiming { return false }
+            reclaiming = true
+            return true
+        }) else { return }
+        Threads.detach {
+            defer { self.lock.locked { self.reclaiming = false } }
+            for n in OverlayLocal.networks() {
+                do {
+                    try BlockStore(network: n.name, client: EtcdClient(self.settings.etcd), prefix: self.settings.etcd.prefix,
+                                   host: self.settings.host).reclaimGoneHosts()
+                } catch {
+                    self.log("reclaiming address blocks of \(n.name): \(error)")
+                }
+            }
+        }
+    }
+
     /// Reads hosts and endpoints as of one revision (a consistent snapshot) and replaces the
     /// mirror; the watch then follows from exactly after that revision.
     func fullSync(_ etcd: EtcdClient) throws {
@@ -146,6 +181,7 @@ public final class OverlayAgent: @unchecked Sendable {
             stats.resyncs += 1
         }
         reconcile()
+        reclaimSoon()
     }
 
     /// Waits (at most `ms`) until the mirror has followed etcd up to `rev`; true when it has.
@@ -183,7 +219,7 @@ public final class OverlayAgent: @unchecked Sendable {
                         }
                         if rev > revision { revision = rev }
                     }
-                    if hostsChanged { reconcile() } else { for n in touched.sorted() { reconcile(only: n) } }
+                    if hostsChanged { reconcile(); reclaimSoon() } else { for n in touched.sorted() { reconcile(only: n) } }
                     return true
                 }
             } catch {

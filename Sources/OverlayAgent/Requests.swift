@@ -9,6 +9,7 @@ import Glibc
 import Base
 import CNI
 import ClusterIPAM
+import IPAM
 import Etcd
 import HostLocalIPAM
 import Overlay
@@ -54,8 +55,10 @@ extension OverlayAgent {
         return keys.endpoint(n, host: settings.host, containerID: c, ifname: i)
     }
 
-    /// host-local's ADD/DEL/CHECK/GC/STATUS for the plugin's request, with the allocations in
-    /// etcd (`EtcdStore`) instead of a data dir.
+    /// host-local's ADD/DEL/CHECK/GC/STATUS for the plugin's request — its configuration,
+    /// ranges, requested and auxiliary addresses — with the addresses from this host's blocks
+    /// in etcd (`BlockStore`). ADD registers the container's endpoint (`record`, with the
+    /// addresses filled in) in the same transaction that claims them.
     func ipam(_ r: JSONReader) throws -> JSON {
         var env: [String: String] = [:]
         for v in try r.stringArray("env") ?? [] {
@@ -64,11 +67,55 @@ extension OverlayAgent {
         guard let config = try r.object("config") else { throw CNIError(.internal, "overlay agent: ipam: no configuration") }
         let json = JSON.object(config.object)
         let req = try CNIRequest(env: CNIEnvironment.from { env[$0] }, configBytes: json.serializedBytes(), json: json)
-        let host = settings.host, cluster = settings.etcd, token = try r.string("token")
-        let plugin = HostLocal(store: { cfg in
-            EtcdStore(network: cfg.network, client: EtcdClient(cluster), prefix: cluster.prefix, host: host, token: token)
-        })
-        return try CNIMain.dispatch(plugin, req) ?? .object(JSONObject())
+        let cfg = try HostLocalConfig(req)
+        let store = BlockStore(network: req.name, client: EtcdClient(settings.etcd), prefix: settings.etcd.prefix, host: settings.host)
+        let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
+        let lock = networkLock(req.name)
+        switch req.command {
+        case .add:
+            var g = FastRandom()
+            let token = try r.string("token") ?? String(g.next(), radix: 16)
+            var result = CNIResult(cniVersion: req.cniVersion)
+            if let rc = cfg.resolvConf, !rc.isEmpty { result.dns = try ResolvConf.read(rc) }
+            let ipamSection = try req.config.object("ipam")
+            let v4 = try ipamSection?.int("blockSize", in: 8...32) ?? BlockLayout.defaultPrefixV4
+            let v6 = try ipamSection?.int("blockSizeV6", in: 64...128) ?? BlockLayout.defaultPrefixV6
+            let aux = cfg.auxByAddress
+            let layouts = cfg.rangeSets.map { BlockLayout(rangeSet: $0, aux: aux, prefixV4: v4, prefixV6: v6) }
+            let record = try r.object("record").flatMap { EndpointRecord(network: req.name, bytes: JSON.object($0.object).serializedBytes()) }
+            let key = keys.endpoint(req.name, host: settings.host, containerID: req.containerID, ifname: req.ifname)
+            let requested = try cfg.requestedPerSet()
+            let (ips, rev) = try lock.locked {
+                try store.allocate(owner: owner, token: token, layouts: layouts, requested: requested) { addrs in
+                    guard var rec = record else { return [] }
+                    rec.ips = addrs
+                    return [(key, rec.json.serializedBytes())]
+                }
+            }
+            result.ips = ips
+            result.routes = cfg.routes
+            return ["result": result.json(version: req.cniVersion), "revision": .int(Int(rev))]
+        case .del:
+            try lock.locked { try store.release(owner) }
+        case .check:
+            let held = try store.addresses(of: owner)
+            if held.isEmpty {
+                throw CNIError(.checkFailed, "host-local: no address is allocated to container \(req.containerID) (\(req.ifname)) in network \(req.name)")
+            }
+            if let prev = try req.prevResult() {
+                for ip in prev.ips where cfg.rangeSets.contains(where: { $0.range(containing: ip.address.address) != nil }) {
+                    if !held.contains(ip.address.address) {
+                        throw CNIError(.checkFailed, "host-local: address \(ip.address.address) of the previous result is not allocated to container \(req.containerID) (\(req.ifname))")
+                    }
+                }
+            }
+        case .gc:
+            let valid = try req.validAttachments()
+            try lock.locked { try store.collect(keeping: valid) }
+        case .status, .version:
+            break
+        }
+        return .object(JSONObject())
     }
 
     /// Records the network's definition on its first ADD anywhere; later ADDs must match it.
@@ -112,8 +159,10 @@ extension OverlayAgent {
     /// past the registration: the ADD returns with every endpoint registered before it in
     /// place here.
     func register(_ r: JSONReader, _ etcd: EtcdClient) throws {
-        guard let network = try r.string("network"), let rec = try r.object("record"),
-              let record = EndpointRecord(network: network, bytes: JSON.object(rec.object).serializedBytes()) else {
+        guard let network = try r.string("network") else { throw CNIError(.internal, "overlay agent: register: no network") }
+        // Registered already with the addresses (the IPAM ADD's transaction), at that revision.
+        if let rev = try r.int("revision"), !r.has("record") { return try program(network, after: Int64(rev)) }
+        guard let rec = try r.object("record"), let record = EndpointRecord(network: network, bytes: JSON.object(rec.object).serializedBytes()) else {
             throw CNIError(.internal, "overlay agent: register: no endpoint record")
         }
         let rev = try etcd.put(keys.endpoint(network, host: settings.host, containerID: record.containerID, ifname: record.ifname),

@@ -7,7 +7,7 @@ import Testing
 
 @Suite struct EtcdBasics {
     @Test func base64() {
-        for s in ["", "f", "fo", "foo", "foob", "fooba", "foobar", "/swiftcni/networks/x/ipam/ips/10.0.0.1"] {
+        for s in ["", "f", "fo", "foo", "foob", "fooba", "foobar", "/swiftcni/networks/x/ipam/blocks/10.0.0.0-26"] {
             #expect(Base64.decode(Base64.encode(s)) == Array(s.utf8))
         }
         #expect(Base64.encode("foobar") == "Zm9vYmFy")
@@ -65,15 +65,13 @@ import Testing
             #expect(e.hasPrefix(k.endpoints(net, host: host)) && e.hasPrefix(k.endpoints(net)) && e.hasPrefix(k.network(net)))
             #expect(k.parseHost(k.host(host)) == host)
             #expect(k.parseNetconfig(k.netconfig(net)) == net)
-            let a = k.address(net, "10.10.1.2")
-            #expect(a == "\(prefix)/networks/\(net)/ipam/ips/10.10.1.2")
-            #expect(k.parseAddress(a)?.network == net && k.parseAddress(a)?.address == "10.10.1.2")
-            #expect(k.owners(net, containerID: cid, ifname: ifn) == "\(prefix)/networks/\(net)/ipam/owners/\(cid):\(ifn)/")
-            #expect(k.lastReserved(net, rangeSet: 1) == "\(prefix)/networks/\(net)/ipam/last/1")
+            let a = k.block(net, "10.10.1.0-26")
+            #expect(a == "\(prefix)/networks/\(net)/ipam/blocks/10.10.1.0-26" && a.hasPrefix(k.blocks(net)))
+            #expect(k.parseBlock(a)?.network == net && k.parseBlock(a)?.block == "10.10.1.0-26")
             #expect(k.cnictlNetwork(net) == "\(prefix)/cnictl/networks/\(net)" && k.cnictlNetwork(net).hasPrefix(k.cnictlNetworks))
             // No kind parses as another.
-            #expect(k.parseEndpoint(a) == nil && k.parseAddress(e) == nil && k.parseHost(e) == nil && k.parseNetconfig(e) == nil)
-            #expect(k.parseEndpoint(k.host(host)) == nil && k.parseAddress(k.lastReserved(net, rangeSet: 0)) == nil)
+            #expect(k.parseEndpoint(a) == nil && k.parseBlock(e) == nil && k.parseHost(e) == nil && k.parseNetconfig(e) == nil)
+            #expect(k.parseEndpoint(k.host(host)) == nil && k.parseBlock(k.host(host)) == nil)
         }
         #expect(k.parseHost("\(prefix)/hosts/") == nil)
         #expect(k.parseHost("\(prefix)/hosts/a/b") == nil)

@@ -159,6 +159,27 @@ class Lab:
     def etcdctl(self, *args):
         return sh("ip netns exec %s etcdctl --endpoints=%s %s" % (self.kv, ",".join(self.endpoints), " ".join(args)), check=False).stdout
 
+    def claims(self, net):
+        """The addresses claimed in the network's address blocks: {ip: (containerID, ifname, host)}."""
+        out = {}
+        for line in self.etcdctl("get --prefix /swiftcni/networks/%s/ipam/blocks/ --print-value-only" % net).splitlines():
+            if not line.strip():
+                continue
+            for ip, (cid, ifname, host, _token) in json.loads(line).get("claims", {}).items():
+                if ip in out:
+                    raise AssertionError("%s is claimed in two blocks" % ip)
+                out[ip] = (cid, ifname, host)
+        return out
+
+    def blocks(self, net):
+        """The network's address blocks: {cidr: host}."""
+        out = {}
+        for line in self.etcdctl("get --prefix /swiftcni/networks/%s/ipam/blocks/ --print-value-only" % net).splitlines():
+            if line.strip():
+                b = json.loads(line)
+                out[b["cidr"]] = b["host"]
+        return out
+
     def write_conflist(self, name, conf):
         with open(os.path.join(self.conf_dir, name + ".conflist"), "w") as f:
             json.dump(conf, f)

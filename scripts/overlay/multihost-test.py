@@ -251,22 +251,30 @@ def parallel(lab, per_host):
             fail("%s is in the first subnet but outside its ipRange" % ip)
     in_range = sum(1 for ip in ips if ipaddress.ip_address(ip) in IPRANGE)
     second = sum(1 for ip in ips if ipaddress.ip_address(ip) in SUBNETS[1])
-    room = IPRANGE.num_addresses - len(AUX) - 6  # 6 taken by the mesh
-    if in_range != min(room, len(ips)) or second != max(0, len(ips) - room):
-        fail("expected %d in the ipRange and %d in the second subnet; got %d and %d" % (
-            min(room, len(ips)), max(0, len(ips) - room), in_range, second))
-    # Keys in etcd: one allocation per container, one endpoint per container.
-    keys = lab.etcdctl("get --prefix /swiftcni/networks/%s/ipam/ips/ --keys-only" % NET).split()
-    if len(keys) != len(ips) + 6:
-        fail("etcd holds %d allocations, expected %d" % (len(keys), len(ips) + 6))
+    # Blocks in etcd: one claim per container (and the mesh's 6), each by the container's
+    # host; every block affine to a host that has added here.
+    claims = lab.claims(NET)
+    if len(claims) != len(ips) + 6:
+        fail("etcd holds %d claims, expected %d" % (len(claims), len(ips) + 6))
+    by_host = {}
+    for (h, _, _), ip in zip(jobs, ips):
+        if ip not in claims:
+            fail("%s (host %s) is claimed in no block" % (ip, h.name))
+        by_host.setdefault(h.name, set()).add(claims[ip][2])
+    ids = [next(iter(v)) for v in by_host.values()]
+    if any(len(v) != 1 for v in by_host.values()) or len(set(ids)) != len(ids):
+        fail("the claims do not name each container's own host: %s" % by_host)
+    blocks = lab.blocks(NET)
+    if set(blocks.values()) - set(ids):
+        fail("blocks of unknown hosts: %s" % blocks)
     sample = random.Random(3).sample(list(zip(jobs, ips)), 12)
     for (h, ns, _), _ in sample:
         other = random.Random(ns).choice([(j, ip) for j, ip in zip(jobs, ips) if j[0] is not h])
         if not ping(ns, other[1]):
             fail("%s (host %s) cannot ping %s on host %s" % (ns, h.name, other[1], other[0][0].name))
     ok("parallel: %d containers added on %d hosts in parallel in %.1f s, %d addresses all distinct "
-       "(%d in the ipRange, %d in the second subnet), cross-host pings pass" % (
-           len(ips), len(lab.hosts), took, len(ips), in_range, second))
+       "(%d in the ipRange, %d in the second subnet) from %d blocks, each claimed by its host; cross-host pings pass" % (
+           len(ips), len(lab.hosts), took, len(ips), in_range, second, len(blocks)))
     return jobs, ips, took
 
 
@@ -283,6 +291,18 @@ def delete(lab, members):
         if not wait(lambda: mac not in fdb_macs(other) and ip not in neigh_ips(other), 5):
             fail("host %s still has the FDB/neighbour entries of deleted %s" % (other.name, name))
     ok("delete: %s deleted on a; its FDB and neighbour entries are gone on b and c" % name)
+
+
+def gc(lab):
+    a = lab.hosts["a"]
+    before = lab.claims(NET)
+    a.cnictl("gc", NET)
+    after = lab.claims(NET)
+    if after != before:
+        lost = sorted(set(before) - set(after))
+        fail("GC on host a changed the claims: %d released (%s), %d new" % (len(lost), lost[:5], len(set(after) - set(before))))
+    hosts = {c[2] for c in before.values()}
+    ok("gc: GC on host a, whose containers are all valid, left all %d claims of %d hosts as they were" % (len(before), len(hosts)))
 
 
 def etcd_kill(lab):
@@ -305,10 +325,10 @@ def etcd_kill(lab):
             r = f.result()
             if r:
                 ops.append(r)
-    ips = lab.etcdctl("get --prefix /swiftcni/networks/%s/ipam/ips/ --keys-only" % NET).split()
-    addrs = [k.rsplit("/", 1)[1] for k in ips]
-    if len(addrs) != len(set(addrs)):
-        fail("duplicate allocations after the member was killed")
+    try:
+        addrs = list(lab.claims(NET))
+    except AssertionError as e:
+        fail("duplicate allocations after the member was killed: %s" % e)
     for h, ns, ip in ops:
         if ip not in addrs:
             fail("allocation of %s lost" % ns)
@@ -413,6 +433,7 @@ def main():
         late_peer(lab)
         parallel(lab, args.per_host)
         delete(lab, members)
+        gc(lab)
         retry(lab, members)
         etcd_kill(lab)
         agent(lab)

@@ -94,11 +94,12 @@ def leftovers(lab):
                 recs += [f for f in files if f != "_network" and ".tmp." not in f]
         if fdb or neigh or recs:
             out.append("host %s: %d FDB, %d neighbour entries, DNS records %s" % (h.name, len(fdb), len(neigh), recs))
-    for what, prefix in (("addresses", "/swiftcni/networks/%s/ipam/ips/" % NET),
-                         ("endpoint keys", "/swiftcni/networks/%s/endpoints/" % NET)):
-        keys = lab.etcdctl("get --prefix %s --keys-only" % prefix).split()
-        if keys:
-            out.append("etcd %s: %s" % (what, keys))
+    claims = lab.claims(NET)
+    if claims:
+        out.append("etcd address claims: %s" % sorted(claims))
+    keys = lab.etcdctl("get --prefix /swiftcni/networks/%s/endpoints/ --keys-only" % NET).split()
+    if keys:
+        out.append("etcd endpoint keys: %s" % keys)
     return out
 
 
