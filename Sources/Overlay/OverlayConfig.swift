@@ -49,6 +49,9 @@ public struct OverlayConfig: Sendable {
         ipMasq = try optional { () throws(CNIError) in try c.bool("ipMasq") } ?? false
         hostFirewall = try optional { () throws(CNIError) in try c.string("hostFirewall") }
         ipam = ip.object
+        // Block sizes (prefix lengths) of the agent's per-host address blocks.
+        _ = try optional { () throws(CNIError) in try ip.int("blockSize", in: 8...32) }
+        _ = try optional { () throws(CNIError) in try ip.int("blockSizeV6", in: 64...128) }
         // The agent allocates in the network's own cluster; an IPAM section naming another is wrong.
         if let ie = try optional({ () throws(CNIError) in try ip.object("etcd") }) {
             let other = try EtcdConfig(ie)

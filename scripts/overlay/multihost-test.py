@@ -339,6 +339,26 @@ def etcd_kill(lab):
     ok("etcd-kill: one of three members killed during %d adds/deletes; nothing lost, every survivor reachable" % (10 * len(lab.hosts)))
 
 
+def reclaim(lab):
+    """Host c leaves mhnet (every container of it there removed) and then dies (its agent
+    killed, its lease runs out): the other agents take back its address blocks."""
+    c = lab.hosts["c"]
+    hid = agent_status(c)["host"]
+    if hid not in lab.blocks(NET).values():
+        fail("reclaim: host c (%s) has no block of %s" % (hid, NET))
+    c.cnictl("gc", NET, "--valid", "none/eth0")
+    mine = [ip for ip, cl in lab.claims(NET).items() if cl[2] == hid]
+    if mine:
+        fail("reclaim: GC on c left c's claims %s" % mine[:5])
+    os.kill(c.pidfile("overlay"), 9)
+    start = time.time()
+    if not wait(lambda: hid not in lab.blocks(NET).values(), 40):
+        fail("reclaim: the blocks of dead host c are still there: %s" % lab.blocks(NET))
+    others = set(lab.blocks(NET).values())
+    ok("reclaim: host c left %s and died; %.1f s later (its lease: 10 s) its blocks were reclaimed, "
+       "the blocks of %d other hosts kept" % (NET, time.time() - start, len(others)))
+
+
 def agent(lab):
     a, b = lab.hosts["a"], lab.hosts["b"]
     pid = b.pidfile("overlay")
@@ -439,6 +459,7 @@ def main():
         agent(lab)
         etcd_down(lab, [m for m in members if m[1] in lab.containers])
         bad_input(lab)
+        reclaim(lab)
         print("multihost: all checks passed", flush=True)
     finally:
         if not args.keep:
