@@ -21,7 +21,10 @@ public enum OverlayLocal {
     public static func write(_ cfg: OverlayConfig) throws {
         try Posix.makeDirectories(networksDirectory)
         let j: JSON = ["vni": .int(Int(cfg.vni)), "vxlan": .string(cfg.vxlanName), "bridge": .string(cfg.bridgeName)]
-        try Posix.writeFileAtomically(Posix.join(networksDirectory, cfg.network), j.serializedBytes())
+        let path = Posix.join(networksDirectory, cfg.network)
+        // Most ADDs find it written already (a write is an fsync).
+        if let have = (try? Posix.readFile(path)) ?? nil, have == j.serializedBytes() { return }
+        try Posix.writeFileAtomically(path, j.serializedBytes())
     }
 
     public static func remove(_ network: String) {

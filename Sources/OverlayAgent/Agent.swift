@@ -35,6 +35,8 @@ public final class OverlayAgent: @unchecked Sendable {
     var retrying = false
     var lease: Int64 = 0
     let leaseTTL = 10
+    /// Network definitions (VNI, subnets) known to be in etcd, until the watch says otherwise.
+    var definitions: [String: JSON] = [:]
     /// One address operation at a time per network on this host.
     var networkLocks: [String: Mutex] = [:]
 
@@ -176,6 +178,7 @@ public final class OverlayAgent: @unchecked Sendable {
         for kv in lists[1] where keys.parseEndpoint(kv.key) != nil { m[kv.key] = kv.value }
         lock.locked {
             mirror = m
+            definitions = [:]
             revision = max(rev, 1)
             synced = true
             stats.resyncs += 1
@@ -211,6 +214,9 @@ public final class OverlayAgent: @unchecked Sendable {
                                 touched.insert(ep.network)
                             } else if keys.parseHost(e.kv.key) != nil {
                                 hostsChanged = true
+                            } else if let n = keys.parseNetconfig(e.kv.key) {
+                                definitions[n] = nil
+                                continue
                             } else {
                                 continue
                             }

@@ -126,6 +126,7 @@ extension OverlayAgent {
         }
         let subnets = (try r.stringArray("subnets") ?? []).compactMap(IPNetwork.init)
         let mine: JSON = ["vni": .int(vni), "subnets": .array(subnets.map { .string($0.description) })]
+        if lock.locked({ definitions[network] == mine }) { return }
         while true {
             if let existing = try etcd.get(keys.netconfig(network)) {
                 guard let j = try? JSON.parse(existing.value), j["vni"]?.intValue == vni else {
@@ -135,6 +136,7 @@ extension OverlayAgent {
                 if theirs != Set(subnets.map(\.description)) {
                     throw CNIError(.invalidConfig, "\"ipam\": network \(network) is defined in etcd with subnets \(theirs.sorted().joined(separator: ", "))")
                 }
+                lock.locked { definitions[network] = mine }
                 return
             }
             let (others, _) = try etcd.range(prefix: keys.netconfigs)
@@ -151,7 +153,10 @@ extension OverlayAgent {
                 }
             }
             // Someone may define it meanwhile: then compare with theirs.
-            if try etcd.create(keys.netconfig(network), mine.serializedBytes()) { return }
+            if try etcd.create(keys.netconfig(network), mine.serializedBytes()) {
+                lock.locked { definitions[network] = mine }
+                return
+            }
         }
     }
 
