@@ -48,6 +48,9 @@ public struct OverlayPlugin: CNIPlugin {
         return (link, a)
     }
 
+    /// The underlay's MTU less VXLAN's overhead: 50 bytes over IPv4, 70 over IPv6.
+    static func defaultMTU(_ underlay: LinkInfo, _ vtep: IPAddress) -> Int { underlay.mtu - (vtep.isV4 ? 50 : 70) }
+
     /// The bridge plugin's request for this overlay network.
     static func bridgeRequest(_ req: CNIRequest, _ cfg: OverlayConfig, mtu: Int, mac: MACAddress? = nil) throws -> CNIRequest {
         var o = req.config.object
@@ -151,7 +154,7 @@ public struct OverlayPlugin: CNIPlugin {
         let cfg = try OverlayConfig(req)
         let host = try NetlinkSocket()
         let (ul, vtep) = try OverlayPlugin.underlay(cfg.underlay, host)
-        let mtu = cfg.mtu ?? (ul.mtu - 50)
+        let mtu = cfg.mtu ?? OverlayPlugin.defaultMTU(ul, vtep)
         let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: mtu, mac: MACAddress.random())
         _ = try HostLocalConfig(breq)  // IPAM errors before anything is created
         PhaseTrace.mark("overlay config")
@@ -252,7 +255,7 @@ public struct OverlayPlugin: CNIPlugin {
         let cfg = try OverlayConfig(req)
         let host = try NetlinkSocket()
         let (ul, vtep) = try OverlayPlugin.underlay(cfg.underlay, host)
-        let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? (ul.mtu - 50))
+        let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? OverlayPlugin.defaultMTU(ul, vtep))
         OverlayPlugin.routeIPAM()
         // The agent keeps remote entries current: it must run (it is started if not).
         let settings = OverlayLocal.AgentSettings(etcd: cfg.etcd, host: SuitePaths.hostID, vtep: vtep)

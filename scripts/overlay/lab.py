@@ -37,6 +37,8 @@ class Host:
         self.name = name
         self.ns = "%s-%s" % (lab.tag, name)
         self.addr = "10.99.0.%d" % (index + 1)
+        # A second underlay, IPv6 only (eth6): for overlay networks whose VTEPs are IPv6.
+        self.addr6 = "fd99::%d" % (index + 1)
         self.root = os.path.join(lab.tmp, name)
         self.env = dict(os.environ, SWIFTCNI_RUN_DIR=os.path.join(self.root, "run"),
                         SWIFTCNI_STATE_DIR=os.path.join(self.root, "state"), NETCONFPATH=lab.conf_dir,
@@ -103,10 +105,12 @@ class Lab:
     def setup(self, hosts):
         ul = self.netns(self.tag + "-ul")
         sh("ip -n %s link add ulbr type bridge && ip -n %s link set ulbr up && ip -n %s link set lo up" % (ul, ul, ul))
+        sh("ip -n %s link add ulbr6 type bridge && ip -n %s link set ulbr6 up" % (ul, ul))
         for i, h in enumerate(hosts):
             host = Host(self, h, i)
             self.netns(host.ns)
             self.wire(host.ns, host.addr, "p%s" % h)
+            self.wire6(host.ns, host.addr6, "q%s" % h)
             self.hosts[h] = host
         self.kv = self.netns(self.tag + "-kv")
         self.wire(self.kv, ["10.99.0.%d" % (201 + m) for m in range(self.members)], "pkv")
@@ -121,6 +125,12 @@ class Lab:
         for a in addrs:
             sh("ip -n %s addr add %s/24 dev eth0" % (ns, a))
         sh("ip -n %s link set eth0 up && ip -n %s link set lo up" % (ns, ns))
+
+    def wire6(self, ns, addr, port):
+        ul = self.tag + "-ul"
+        sh("ip link add %s netns %s type veth peer name eth6 netns %s" % (port, ul, ns))
+        sh("ip -n %s link set %s master ulbr6 up" % (ul, port))
+        sh("ip -n %s addr add %s/64 dev eth6 nodad && ip -n %s link set eth6 up" % (ns, addr, ns))
 
     @property
     def endpoints(self):

@@ -127,6 +127,56 @@ def neigh_state(ns, ip, dev="eth0"):
 
 
 LPNET, LPVNI = "lpnet", 4097
+V6NET, V6VNI = "v6net", 4098
+
+
+def ipv6(lab):
+    """A dual-stack overlay network (an IPv4 and an IPv6 range set) whose VTEPs are IPv6: its
+    underlay is each host's eth6, which has only an IPv6 address. One container per host;
+    every pair reaches each other over both families, and the forwarding entries point at
+    the other hosts' IPv6 VTEPs."""
+    lab.write_conflist(V6NET, conflist(lab, name=V6NET, vni=V6VNI, aux={}, underlay="eth6", ranges=[
+        [{"subnet": "10.30.0.0/24", "gateway": "10.30.0.1"}], [{"subnet": "fd30::/64", "gateway": "fd30::1"}]]))
+    members = []
+    for h in lab.hosts.values():
+        ns = lab.container("v6" + h.name)
+        res = json.loads(h.cnictl("add", V6NET, ns, "--args", "K8S_POD_NAME=v6-" + h.name).stdout)
+        addrs = [i["address"].split("/")[0] for i in res["ips"]]
+        v4 = [x for x in addrs if ":" not in x]
+        v6 = [x for x in addrs if ":" in x]
+        if len(v4) != 1 or len(v6) != 1:
+            fail("ipv6: %s got %s, expected one IPv4 and one IPv6 address" % (ns, addrs))
+        members.append((h, ns, v4[0], v6[0]))
+    dev = "ovvx%d" % V6VNI
+    for h in lab.hosts.values():
+        out = h.run(["ip", "-d", "link", "show", dev]).stdout
+        if "local %s " % h.addr6 not in out:
+            fail("ipv6: host %s's %s does not send from %s: %s" % (h.name, dev, h.addr6, out))
+        dsts = {l.split(" dst ")[1].split()[0] for l in h.run(["bridge", "fdb", "show", "dev", dev]).stdout.splitlines() if " dst " in l}
+        want = {o.addr6 for o in lab.hosts.values() if o is not h}
+        if dsts != want:
+            fail("ipv6: host %s's forwarding entries point at %s, expected %s" % (h.name, sorted(dsts), sorted(want)))
+    pairs = 0
+    for h, ns, _, _ in members:
+        for o, _, v4, v6 in members:
+            if o is h:
+                continue
+            for target in (v4, v6):
+                if not ping(ns, target, tries=50):
+                    fail("ipv6: %s (host %s) cannot ping %s on host %s" % (ns, h.name, target, o.name))
+                pairs += 1
+    # Full-size packets, not fragmented: the default MTU leaves room for VXLAN over IPv6 (70 bytes).
+    mtu = int(sh("ip netns exec %s cat /sys/class/net/eth0/mtu" % members[0][1]).stdout)
+    if mtu != 1500 - 70:
+        fail("ipv6: the containers' MTU is %d, expected %d (1500 less VXLAN over IPv6)" % (mtu, 1500 - 70))
+    for target, payload in ((members[1][2], mtu - 28), (members[1][3], mtu - 48)):
+        if sh("ip netns exec %s ping -c 1 -W 2 -M do -s %d %s" % (members[0][1], payload, target), check=False).returncode != 0:
+            fail("ipv6: a full-size (%d bytes) packet from %s does not reach %s" % (mtu, members[0][1], target))
+    for h, ns, _, _ in members:
+        h.cnictl("del", V6NET, ns)
+        lab.drop_container(ns)
+    ok("ipv6: dual-stack network over an IPv6 underlay: %d hosts' VTEPs on IPv6, %d pings (IPv4 and IPv6) across hosts "
+       "pass, full-size packets (MTU %d) too" % (len(members), pairs, mtu))
 
 
 def late_peer(lab):
@@ -451,6 +501,7 @@ def main():
         lab.write_conflist(NET, conflist(lab))
         members = mesh(lab)
         late_peer(lab)
+        ipv6(lab)
         parallel(lab, args.per_host)
         delete(lab, members)
         gc(lab)
