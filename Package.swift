@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C: system libraries (apt: libmnl-dev, libnftnl-dev) and what Swift cannot import
@@ -55,7 +57,15 @@ let package = Package(
         // Where the cluster's etcd is (what plugins parse and hand to their agent), apart from
         // the client, so that plugins link no etcd client.
         .target(name: "EtcdSettings", dependencies: ["Base"]),
-        .target(name: "Etcd", dependencies: ["Base", "EtcdSettings"]),
+        // The etcd client: its v3 JSON gateway over async-http-client (HTTP/1.1, TLS and
+        // client certificates through swift-nio-ssl). Only the agent and cnictl link it.
+        .target(name: "Etcd", dependencies: [
+            "Base", "EtcdSettings",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
 
         // The CNI contract: env, config reader, results 0.3.0–1.1.0, codes and the one
         // mapping of every module's errors to them, the plugin entry point, delegation.

@@ -67,7 +67,7 @@ public struct Daemon: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         if rc != 0 { throw DaemonUnavailable("\(controlSocket): \(String(cString: strerror(errno)))") }
-        do { try Posix.writeAll(fd: fd, Array((line + "\n").utf8)) } catch {
+        do { try Posix.sendAll(fd: fd, Array((line + "\n").utf8)) } catch {
             throw DaemonUnavailable("sending \"\(Daemon.head(line))\": \(error)")
         }
         var reply: [UInt8] = []
@@ -247,7 +247,7 @@ public struct Daemon: Sendable {
         }
         if let nl = line.firstIndex(of: 10) {
             let reply = handle(String(decoding: line[..<nl], as: UTF8.self))
-            try? Posix.writeAll(fd: c, Array((reply + "\n").utf8))
+            try? Posix.sendAll(fd: c, Array((reply + "\n").utf8))
         }
         close(c)
     }

@@ -55,6 +55,20 @@ public enum Posix {
         }
     }
 
+    /// Writes all of `bytes` to a socket; a peer that went away is an error (EPIPE), never
+    /// the SIGPIPE that would kill this process.
+    public static func sendAll(fd: Int32, _ bytes: [UInt8]) throws(SystemError) {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("send", "fd \(fd)")
+            }
+            off += n
+        }
+    }
+
     public static func writeStdout(_ s: String) {
         try? writeAll(fd: 1, Array(s.utf8))
     }
@@ -275,6 +289,7 @@ public enum Posix {
     }
 
     public static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
+    public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
 
     public static func isExecutableFile(_ path: String) -> Bool {
         var st = stat()

@@ -99,9 +99,10 @@ public final class BlockStore {
                         if let a = layout.freeAddress(in: b) { got = (a, b); break }
                     }
                 }
-                guard var (a, b) = got else {
+                guard let (a, found) = got else {
                     throw CNIError(.addressesExhausted, "no IP addresses available in range set \(set)")
                 }
+                var b = found
                 b.claims[a] = claim
                 changed[b.cidr] = b
                 ips.append(BlockStore.config(a, set.range(containing: a)!))

@@ -47,6 +47,8 @@ struct NetworkGroup: ParsableCommand {
         @Option(name: [.short, .customLong("opt")], help: "Driver option KEY=VALUE (repeatable).") var opts: [String] = []
         @Option(name: .customLong("label"), help: "Label KEY=VALUE (repeatable).") var labels: [String] = []
         @Option(name: .customLong("kv"), help: "Overlay: etcd endpoints, etcd://HOST:PORT[,…].") var kv: [String] = []
+        @Option(name: .customLong("kv-opt"), help: "Overlay: kv.cacertfile=, kv.certfile=, kv.keyfile= (TLS to etcd; repeatable).")
+        var kvOpts: [String] = []
         @Flag(name: .customLong("force"), help: "Create even if the subnet overlaps another network's.") var force = false
         @Argument(help: "The network's name.") var name: String
 
@@ -92,7 +94,7 @@ struct NetworkGroup: ParsableCommand {
                 var kvConfig: EtcdConfig? = nil
                 var underlay: String? = nil
                 if driver == "overlay" {
-                    kvConfig = try nets.kvConfig(kv)
+                    kvConfig = try nets.kvConfig(kv, options: try Create.pairs(kvOpts, "--kv-opt"))
                     underlay = spec.options.first { $0.0 == DockerOption.underlay }?.1 ?? store.config()["underlay"]
                     // A network another host created: take its definition (global scope).
                     if let shared = try OverlayShared.fetch(kvConfig!, name: name) {

@@ -238,19 +238,39 @@ struct Networks {
         return ["cniVersion": "1.1.0", "name": .string(n.name), "plugins": .array(plugins)]
     }
 
-    /// etcd settings for overlay networks: --kv etcd://host:port,… or cnictl's config.
-    func kvConfig(_ kv: [String]) throws -> EtcdConfig {
+    /// etcd settings for overlay networks: --kv etcd://host:port,… or cnictl's config
+    /// ("kv"); TLS with Docker's --cluster-store-opt names, from --kv-opt or the config
+    /// ("kv.cacertfile", "kv.certfile", "kv.keyfile"): with any of them the members are
+    /// reached over TLS (mutual TLS with a certificate and key).
+    func kvConfig(_ kv: [String], options: [(String, String)] = []) throws -> EtcdConfig {
+        let stored = store.config()
         var eps = kv.flatMap { $0.split(separator: ",").map(String.init) }
-        if eps.isEmpty, let c = store.config()["kv"] { eps = c.split(separator: ",").map(String.init) }
+        if eps.isEmpty, let c = stored["kv"] { eps = c.split(separator: ",").map(String.init) }
         guard !eps.isEmpty else {
             throw CLIError("an overlay network needs a key-value store: --kv etcd://HOST:PORT[,…] (or \"kv\" in \(store.configFile))")
         }
+        var tls: [String: String] = [:]
+        for k in ["kv.cacertfile", "kv.certfile", "kv.keyfile"] { tls[k] = stored[k] }
+        for (k, v) in options {
+            guard ["kv.cacertfile", "kv.certfile", "kv.keyfile"].contains(k) else {
+                throw CLIError("--kv-opt \(k): expected kv.cacertfile, kv.certfile or kv.keyfile")
+            }
+            tls[k] = v
+        }
+        for (k, f) in tls.sorted(by: { $0.key < $1.key }) where !(f.hasPrefix("/") && Posix.isReadable(f)) {
+            throw CLIError("--kv-opt \(k)=\(f): not a readable file (an absolute path)")
+        }
+        if (tls["kv.certfile"] == nil) != (tls["kv.keyfile"] == nil) {
+            throw CLIError("--kv-opt kv.certfile and kv.keyfile go together (the client's certificate and its key)")
+        }
+        let secure = !tls.isEmpty
         var out: [EtcdConfig.Endpoint] = []
         for e in eps {
-            guard let ep = EtcdConfig.endpoint(e) else { throw CLIError("--kv \(e): expected etcd://IP:PORT") }
+            guard var ep = EtcdConfig.endpoint(e) else { throw CLIError("--kv \(e): expected etcd://IP:PORT") }
+            if secure { ep.secure = true }
             out.append(ep)
         }
-        return EtcdConfig(endpoints: out)
+        return EtcdConfig(endpoints: out, caFile: tls["kv.cacertfile"], certFile: tls["kv.certfile"], keyFile: tls["kv.keyfile"])
     }
 
     func conflistPath(_ name: String) -> String { Posix.join(confDir, "\(name).conflist") }

@@ -1,6 +1,8 @@
-// An etcd v3 client over the JSON gateway (/v3/kv/*, /v3/lease/*, /v3/watch): ranges, puts,
-// deletes, compare-and-swap transactions, leases and watches, with failover across the
-// cluster's endpoints. Keys and values are base64 on the wire; int64 come as strings.
+// An etcd v3 client over the JSON gateway (/v3/kv/*, /v3/lease/*, /v3/watch, /v3/auth/*):
+// ranges, puts, deletes, compare-and-swap transactions, leases, watches and username/password
+// authentication, with failover across the cluster's endpoints, over HTTP or TLS (mutual TLS
+// with a client certificate; Transport.swift). Keys and values are base64 on the wire; int64
+// come as strings.
 
 #if canImport(Glibc)
 import Glibc
@@ -30,18 +32,23 @@ public enum EtcdError: ClassifiedError {
     case failed(String)
     /// A watch's start revision was compacted away: re-sync from `revision`.
     case compacted(Int64)
+    /// The configuration cannot work: a certificate file, TLS where the member has none (or
+    /// the reverse), credentials etcd refuses.
+    case misconfigured(String)
 
     public var description: String {
         switch self {
         case .unavailable(let s): return "etcd unreachable: \(s)"
         case .failed(let s): return "etcd: \(s)"
         case .compacted(let r): return "etcd: watch revision compacted (now \(r))"
+        case .misconfigured(let s): return "etcd \(s)"
         }
     }
 
     public var kind: FailureKind {
         switch self {
         case .unavailable: return .unavailable
+        case .misconfigured: return .invalidArgument
         default: return .storeFailed
         }
     }
@@ -50,7 +57,6 @@ public enum EtcdError: ClassifiedError {
 public final class EtcdClient {
     public let config: EtcdConfig
     private var current = 0
-    private var conn: HTTPConnection?
     private var token: String?
 
     public init(_ config: EtcdConfig) { self.config = config }
@@ -62,6 +68,7 @@ public final class EtcdClient {
     /// configured timeout; only then is it "unreachable".
     func call(_ path: String, _ body: JSON) throws -> JSONObject {
         var failures: [String] = []
+        var silent = 0, other = 0, resets = 0
         let n = config.endpoints.count
         let deadline = Posix.monotonicNanos() + UInt64(config.timeoutMs) * 1_000_000
         var pass = 0
@@ -70,9 +77,7 @@ public final class EtcdClient {
             for attempt in 0..<n {
                 let idx = (start + attempt) % n
                 let ep = config.endpoints[idx]
-                if conn == nil || idx != current {
-                    conn?.close()
-                    conn = HTTPConnection(host: ep.host, port: ep.port, timeoutMs: config.timeoutMs)
+                if idx != current {
                     current = idx
                     token = nil
                 }
@@ -80,7 +85,7 @@ public final class EtcdClient {
                     if config.username != nil && token == nil && path != "/v3/auth/authenticate" { try authenticate() }
                     var headers: [String: String] = [:]
                     if let t = token { headers["Authorization"] = t }
-                    let (code, bytes) = try conn!.post(path, body: body.serializedBytes(), headers: headers)
+                    let (code, bytes) = try EtcdTransport.forConfig(config).post(ep, path, body: body.serializedBytes(), headers: headers)
                     guard let j = try? JSON.parse(bytes), case .object(let o) = j else {
                         throw EtcdError.failed("\(ep) \(path): HTTP \(code), not JSON")
                     }
@@ -89,21 +94,30 @@ public final class EtcdClient {
                         // A member without a leader (election, lost quorum) or shutting down: ask another.
                         if code == 503 || EtcdClient.transient(msg) {
                             failures.append("\(ep): \(msg)")
-                            conn?.close(); conn = nil
                             continue
+                        }
+                        if msg.contains("authentication failed") || msg.contains("invalid auth token") && path == "/v3/auth/authenticate" {
+                            throw EtcdError.misconfigured("\(ep): user \(config.username ?? "") and its password are refused (\(msg))")
+                        }
+                        if msg.contains("user name is empty") || msg.contains("permission denied") || msg.contains("user name not found") {
+                            throw EtcdError.misconfigured("\(ep) \(path): \(msg) (username, password: the member requires authentication)")
                         }
                         throw EtcdError.failed("\(path): \(msg)")
                     }
                     return o
                 } catch let e as HTTPError {
                     failures.append("\(ep): \(e)")
-                    conn?.close()
-                    conn = nil
+                    if e.closedSilently { silent += 1 } else { other += 1 }
+                    if e.reset { resets += 1 }
                 }
             }
             pass += 1
             if Posix.monotonicNanos() >= deadline { break }
             usleep(UInt32(min(100_000 * pass, 500_000)))
+        }
+        // Every member accepted and hung up, every time: the configuration, not the network.
+        if silent > 0 && other == 0, let ep = config.endpoints.first, let t = try? EtcdTransport.forConfig(config) {
+            throw t.silentlyClosed(ep, reset: resets == silent)
         }
         throw EtcdError.unavailable(Array(failures.suffix(n)).joined(separator: "; "))
     }
@@ -112,8 +126,18 @@ public final class EtcdClient {
         ["no leader", "leader changed", "timed out", "not started", "stopped", "too many requests", "unavailable"].contains { msg.contains($0) }
     }
 
+    /// The password: given, or read from its file.
+    var password: String? {
+        if let p = config.password { return p }
+        guard let f = config.passwordFile, let b = (try? Posix.readFile(f)) ?? nil else { return nil }
+        var t = String(decoding: b, as: UTF8.self)
+        while t.hasSuffix("\n") || t.hasSuffix("\r") { t.removeLast() }
+        return t
+    }
+
     func authenticate() throws {
-        guard let u = config.username, let p = config.password else { return }
+        guard let u = config.username else { return }
+        guard let p = password else { throw EtcdError.misconfigured("passwordFile \(config.passwordFile ?? ""): cannot be read") }
         let o = try call("/v3/auth/authenticate", ["name": .string(u), "password": .string(p)])
         guard let t = o["token"]?.stringValue else { throw EtcdError.failed("authenticate: no token") }
         token = t
@@ -276,24 +300,22 @@ public final class EtcdClient {
         var failures: [String] = []
         for attempt in 0..<config.endpoints.count {
             let ep = config.endpoints[(current + attempt) % config.endpoints.count]
-            let c = HTTPConnection(host: ep.host, port: ep.port, timeoutMs: config.timeoutMs)
             do {
-                try c.connect()
+                if config.username != nil && token == nil { try authenticate() }
                 var headers: [String: String] = [:]
                 if let t = token { headers["Authorization"] = t }
                 let body: JSON = ["create_request": [
                     "key": EtcdClient.b64(prefix), "range_end": EtcdClient.b64(EtcdClient.prefixEnd(prefix)),
                     "start_revision": .string(String(revision)), "progress_notify": true,
                 ]]
-                try c.send(HTTPConnection.request("/v3/watch", host: ep.host, port: ep.port, body: body.serializedBytes(), headers: headers))
-                let (code, h) = try c.readHead(waitMs: config.timeoutMs)
-                guard code == 200, h["transfer-encoding"]?.lowercased() == "chunked" else {
-                    throw EtcdError.failed("watch: HTTP \(code)")
-                }
+                let c = try EtcdTransport.forConfig(config).stream(ep, "/v3/watch", body: body.serializedBytes(), headers: headers)
+                defer { c.cancel() }
+                let code = try c.readStatus(waitMs: config.timeoutMs)
+                guard code == 200 else { throw EtcdError.failed("watch: HTTP \(code)") }
                 var pending: [UInt8] = []
                 while true {
                     // etcd sends progress notifications every few seconds, so silence means a dead member.
-                    guard let chunk = try c.readChunk(waitMs: idleTimeoutMs) else { throw EtcdError.unavailable("\(ep): watch stream ended") }
+                    guard let chunk = try c.readPart(waitMs: idleTimeoutMs) else { throw EtcdError.unavailable("\(ep): watch stream ended") }
                     pending += chunk
                     while let nl = pending.firstIndex(of: 10) {
                         let line = Array(pending[..<nl])
@@ -307,7 +329,6 @@ public final class EtcdClient {
                     }
                 }
             } catch let e as HTTPError {
-                c.close()
                 failures.append("\(ep): \(e)")
                 if !e.unreachable { throw EtcdError.unavailable(failures.joined(separator: "; ")) }
             }

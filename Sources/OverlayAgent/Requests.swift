@@ -178,7 +178,7 @@ extension OverlayAgent {
     /// Programs `network` once the mirror has followed etcd up to `rev`; a passing error is
     /// tried again twice (the agent goes on trying afterwards), else the plugin hears why.
     func program(_ network: String, after rev: Int64) throws {
-        if !caughtUp(to: rev, withinMs: 3000) {
+        if !caughtUp(to: rev, withinMs: 8000) {
             let have = lock.locked { revision }
             throw CNIError(.tryAgainLater, "overlay agent: its view of etcd is at revision \(have), behind \(rev) (watch: \(lock.locked { lastError }))")
         }

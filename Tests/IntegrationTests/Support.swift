@@ -170,23 +170,37 @@ final class Lab: @unchecked Sendable {
     /// Runs a command inside a namespace.
     @discardableResult
     /// A real single-member etcd inside the lab's host namespace, on its loopback, healthy
-    /// when this returns; the caller kills it (`stop(_:)`).
-    func startEtcd(client: Int, peer: Int) throws -> Process {
+    /// when this returns; the caller kills it (`stop(_:)`). With `tls` (a directory of
+    /// Tests/Helpers/make-certs.sh), it serves TLS with server.crt, and with `clientCertAuth`
+    /// takes only clients whose certificate ca.crt signed.
+    func startEtcd(client: Int, peer: Int, tls: String? = nil, clientCertAuth: Bool = true) throws -> Process {
+        let scheme = tls == nil ? "http" : "https"
         let etcd = Process()
         etcd.executableURL = URL(fileURLWithPath: nsenterCommand)
-        etcd.arguments = ["--net=" + path(host), "etcd", "--name", "e", "--data-dir", root + "/etcd-\(client)",
-                          "--listen-client-urls", "http://127.0.0.1:\(client)", "--advertise-client-urls", "http://127.0.0.1:\(client)",
-                          "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
-                          "--initial-cluster", "e=http://127.0.0.1:\(peer)"]
+        var args = ["--net=" + path(host), "etcd", "--name", "e", "--data-dir", root + "/etcd-\(client)",
+                    "--listen-client-urls", "\(scheme)://127.0.0.1:\(client)", "--advertise-client-urls", "\(scheme)://127.0.0.1:\(client)",
+                    "--listen-peer-urls", "http://127.0.0.1:\(peer)", "--initial-advertise-peer-urls", "http://127.0.0.1:\(peer)",
+                    "--initial-cluster", "e=http://127.0.0.1:\(peer)"]
+        if let d = tls {
+            args += ["--cert-file", d + "/server.crt", "--key-file", d + "/server.key"]
+            if clientCertAuth { args += ["--client-cert-auth", "--trusted-ca-file", d + "/ca.crt"] }
+        }
+        etcd.arguments = args
         etcd.standardOutput = FileHandle.nullDevice
         etcd.standardError = FileHandle.nullDevice
         try etcd.run()
         for _ in 0..<100 {
-            if exec(host, "etcdctl --endpoints=http://127.0.0.1:\(client) endpoint health").status == 0 { return etcd }
+            if exec(host, etcdctl(client, tls: tls) + " endpoint health").status == 0 { return etcd }
             usleep(50_000)
         }
         stop(etcd)
         throw CLIFailure("etcd did not start on 127.0.0.1:\(client)")
+    }
+
+    /// etcdctl for the member on `client` (with the test CA and client certificate for TLS).
+    func etcdctl(_ client: Int, tls: String? = nil) -> String {
+        guard let d = tls else { return "etcdctl --endpoints=http://127.0.0.1:\(client)" }
+        return "etcdctl --endpoints=https://127.0.0.1:\(client) --cacert=\(d)/ca.crt --cert=\(d)/client.crt --key=\(d)/client.key"
     }
 
     /// Kills a process this lab started and reaps it.

@@ -34,11 +34,15 @@ import Testing
     }
 
     @Test func configErrors() throws {
-        #expect(throws: CNIError(.invalidConfig, "\"etcd.endpoints\" is required (e.g. [\"http://10.0.0.10:2379\"])")) { try config("{}") }
-        #expect(throws: CNIError(.unsupportedField, "\"etcd.endpoints[0]\" \"https://10.0.0.1:2379\": TLS to etcd is not supported by this build (use http:// on a trusted network)")) {
-            try config(#"{"endpoints":["https://10.0.0.1:2379"]}"#)
+        #expect(throws: CNIError(.invalidConfig, "\"etcd.endpoints\" is required (e.g. [\"https://10.0.0.10:2379\"])")) { try config("{}") }
+        #expect(throws: CNIError(.invalidConfig, "\"etcd.endpoints[1]\" \"http://10.0.0.2:2379\": every member is reached the same way (https://, as the first)")) {
+            try config(#"{"endpoints":["https://10.0.0.1:2379","http://10.0.0.2:2379"]}"#)
         }
-        #expect(throws: CNIError(.invalidConfig, "\"etcd.endpoints[1]\" \"nowhere\": expected http://IP:PORT")) {
+        #expect(try config(#"{"endpoints":["https://10.0.0.1:2379"]}"#).endpoints == [EtcdConfig.Endpoint(host: "10.0.0.1", port: 2379, secure: true)])
+        #expect(throws: CNIError(.unsupportedField, "\"etcd.cacert\": not a key of this section; the CA certificates are \"caFile\", the client's certificate and key \"certFile\" and \"keyFile\" (use \"caFile\")")) {
+            try config(#"{"endpoints":["https://10.0.0.1:2379"],"cacert":"/x"}"#)
+        }
+        #expect(throws: CNIError(.invalidConfig, "\"etcd.endpoints[1]\" \"nowhere\": expected http://IP:PORT or https://IP:PORT")) {
             try config(#"{"endpoints":["10.0.0.1:2379","nowhere"]}"#)
         }
         #expect(throws: CNIError(.invalidConfig, "\"etcd.prefix\" \"swiftcni\": must start with \"/\"")) {

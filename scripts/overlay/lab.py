@@ -80,8 +80,11 @@ class Host:
 
 
 class Lab:
-    def __init__(self, bin_dir, members=3, hosts=("a", "b", "c"), tag=None):
+    def __init__(self, bin_dir, members=3, hosts=("a", "b", "c"), tag=None, tls=False):
         self.bin = os.path.abspath(bin_dir)
+        # tls: the members serve TLS and take only clients with a certificate of the lab's CA
+        # (Tests/Helpers/make-certs.sh, in <tmp>/certs).
+        self.tls = tls
         self.tag = tag or "mh%d" % (os.getpid() % 100000)
         self.tmp = tempfile.mkdtemp(prefix="swiftcni-multihost-")
         self.conf_dir = os.path.join(self.tmp, "net.d")
@@ -114,6 +117,11 @@ class Lab:
             self.hosts[h] = host
         self.kv = self.netns(self.tag + "-kv")
         self.wire(self.kv, ["10.99.0.%d" % (201 + m) for m in range(self.members)], "pkv")
+        if self.tls:
+            self.certs = os.path.join(self.tmp, "certs")
+            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            sh(" ".join([os.path.join(root, "Tests", "Helpers", "make-certs.sh"), self.certs, "127.0.0.1"]
+                        + ["10.99.0.%d" % (201 + m) for m in range(self.members)]))
         self.start_etcd()
 
     def wire(self, ns, addrs, port):
@@ -134,7 +142,25 @@ class Lab:
 
     @property
     def endpoints(self):
-        return ["http://10.99.0.%d:2379" % (201 + m) for m in range(self.members)]
+        return ["%s://10.99.0.%d:2379" % ("https" if self.tls else "http", 201 + m) for m in range(self.members)]
+
+    def etcd_conf(self, endpoints=None):
+        """An overlay configuration's `etcd` section for the lab's cluster (with the client
+        certificate when it serves TLS)."""
+        if endpoints:
+            return {"endpoints": endpoints}
+        c = {"endpoints": self.endpoints}
+        if self.tls:
+            c.update(caFile=os.path.join(self.certs, "ca.crt"), certFile=os.path.join(self.certs, "client.crt"),
+                     keyFile=os.path.join(self.certs, "client.key"))
+        return c
+
+    def ctl(self, *extra):
+        """etcdctl for the lab's cluster, inside its namespace."""
+        tls = ""
+        if self.tls:
+            tls = " --cacert=%s/ca.crt --cert=%s/client.crt --key=%s/client.key" % (self.certs, self.certs, self.certs)
+        return "ip netns exec %s etcdctl --endpoints=%s%s %s" % (self.kv, ",".join(self.endpoints), tls, " ".join(extra))
 
     def start_etcd(self):
         cluster = ",".join("m%d=http://10.99.0.%d:2380" % (m, 201 + m) for m in range(self.members))
@@ -142,7 +168,7 @@ class Lab:
             self.start_member(m, cluster, "new")
         deadline = time.time() + 30
         while time.time() < deadline:
-            r = sh("ip netns exec %s etcdctl --endpoints=%s endpoint health" % (self.kv, ",".join(self.endpoints)), check=False)
+            r = sh(self.ctl("endpoint health"), check=False)
             if r.returncode == 0:
                 return
             time.sleep(0.2)
@@ -152,10 +178,15 @@ class Lab:
         cluster = cluster or ",".join("m%d=http://10.99.0.%d:2380" % (i, 201 + i) for i in range(self.members))
         ip = "10.99.0.%d" % (201 + m)
         log = open(os.path.join(self.tmp, "etcd-m%d.log" % m), "a")
+        scheme = "https" if self.tls else "http"
+        tls = []
+        if self.tls:
+            tls = ["--cert-file", os.path.join(self.certs, "server.crt"), "--key-file", os.path.join(self.certs, "server.key"),
+                   "--client-cert-auth", "--trusted-ca-file", os.path.join(self.certs, "ca.crt")]
         self.etcd[m] = subprocess.Popen(
             ["nsenter", "--net=/run/netns/" + self.kv, "etcd", "--name", "m%d" % m,
-             "--data-dir", os.path.join(self.tmp, "etcd-m%d" % m),
-             "--listen-client-urls", "http://%s:2379" % ip, "--advertise-client-urls", "http://%s:2379" % ip,
+             "--data-dir", os.path.join(self.tmp, "etcd-m%d" % m)] + tls + [
+             "--listen-client-urls", "%s://%s:2379" % (scheme, ip), "--advertise-client-urls", "%s://%s:2379" % (scheme, ip),
              "--listen-peer-urls", "http://%s:2380" % ip, "--initial-advertise-peer-urls", "http://%s:2380" % ip,
              "--initial-cluster", cluster, "--initial-cluster-state", state, "--initial-cluster-token", self.tag,
              "--heartbeat-interval", "50", "--election-timeout", "500"],
@@ -167,7 +198,7 @@ class Lab:
         p.wait()
 
     def etcdctl(self, *args):
-        return sh("ip netns exec %s etcdctl --endpoints=%s %s" % (self.kv, ",".join(self.endpoints), " ".join(args)), check=False).stdout
+        return sh(self.ctl(*args), check=False).stdout
 
     def claims(self, net):
         """The addresses claimed in the network's address blocks: {ip: (containerID, ifname, host)}."""

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The overlay multi-host test: a real 3-member etcd cluster and three simulated hosts
 (network namespaces on an underlay bridge, each with its own state roots), all inside
-namespaces this script creates and removes.
+namespaces this script creates and removes. The agents reach etcd over mutual TLS
+(certificates made with openssl by Tests/Helpers/make-certs.sh) unless --plain.
 
-    scripts/overlay/multihost-test.py BIN_DIR [--per-host 50] [--keep]
+    scripts/overlay/multihost-test.py BIN_DIR [--per-host 50] [--keep] [--plain]
 
 Checks, in order (each prints "multihost: ok <what>"):
   mesh       2 containers per host on one overlay network (two subnets, an ipRange, aux
@@ -12,10 +13,13 @@ Checks, in order (each prints "multihost: ok <what>"):
              by its host) in the other; when their containers are added on another host,
              both waiting entries (the container's, the host's) resolve at once — ARP
              retries set to 10 s, so a kernel retry cannot be what resolved them
+  ipv6       a dual-stack network whose underlay is IPv6 only: IPv6 VTEPs, every pair pings
+             over both families, full-size packets pass
   parallel   3 hosts × N containers added in parallel: no address twice, none outside the
              ranges, no aux/gateway, the second subnet used once the ipRange is full;
              a sample pings across hosts
   delete     deleting a container on host a removes its FDB and neighbour entries on b and c
+  gc         GC on host a (all its containers valid) leaves every address claim as it was
   retry      host c's agent cannot write a network's DNS records for a while: it retries until
              it can, then stops; c's containers resolve the container added meanwhile
   etcd-kill  one etcd member killed mid-churn (adds and deletes on every host): nothing lost
@@ -24,6 +28,8 @@ Checks, in order (each prints "multihost: ok <what>"):
   etcd-down  every etcd member stopped: existing containers still reach each other across hosts
   bad-input  another etcd cluster than the host's, bad VNI, subnet overlap, gateway outside
              subnet, missing underlay: each a clear error with its code, nothing created
+  reclaim    host c leaves the network and dies: once its lease runs out, the other agents
+             take back its address blocks
 Exit status 0 when all pass.
 """
 import argparse
@@ -49,7 +55,7 @@ GATEWAYS = {"10.10.0.100", "10.11.0.100"}
 
 
 def overlay_conf(lab, name=NET, vni=4096, ranges=None, endpoints=None, underlay="eth0", aux=AUX):
-    return {"type": "overlay", "vni": vni, "underlay": underlay, "etcd": {"endpoints": endpoints or lab.endpoints},
+    return {"type": "overlay", "vni": vni, "underlay": underlay, "etcd": lab.etcd_conf(endpoints),
             "ipam": {"type": "host-local",
                      "ranges": ranges or [[{"subnet": "10.10.0.0/16", "gateway": "10.10.0.100", "ipRange": str(IPRANGE)},
                                            {"subnet": "10.11.0.0/16", "gateway": "10.11.0.100"}]],
@@ -438,8 +444,7 @@ def etcd_down(lab, members):
     pairs = [(m, n) for m in members for n in members if m[0] is not n[0]][:6]
     for p in list(lab.etcd):
         lab.kill_member(p)
-    if not wait(lambda: sh("ip netns exec %s etcdctl --endpoints=%s --dial-timeout=300ms endpoint health" % (
-            lab.kv, ",".join(lab.endpoints)), check=False).returncode != 0, 10):
+    if not wait(lambda: sh(lab.ctl("--dial-timeout=300ms endpoint health"), check=False).returncode != 0, 10):
         fail("etcd still answers after every member was stopped")
     for (h, ns, _, _), (h2, _, name, ip) in pairs:
         if not ping(ns, ip, tries=5):
@@ -447,7 +452,7 @@ def etcd_down(lab, members):
     cluster = ",".join("m%d=http://10.99.0.%d:2380" % (m, 201 + m) for m in range(lab.members))
     for m in range(lab.members):
         lab.start_member(m, cluster, "existing")
-    if not wait(lambda: sh("ip netns exec %s etcdctl --endpoints=%s endpoint health" % (lab.kv, ",".join(lab.endpoints)), check=False).returncode == 0, 30):
+    if not wait(lambda: sh(lab.ctl("endpoint health"), check=False).returncode == 0, 30):
         fail("etcd did not come back")
     ok("etcd-down: with every etcd member stopped, containers on different hosts still reach each other")
 
@@ -495,8 +500,10 @@ def main():
     ap.add_argument("bin")
     ap.add_argument("--per-host", type=int, default=50)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--plain", action="store_true", help="plain HTTP to etcd instead of mutual TLS")
     args = ap.parse_args()
-    lab = Lab(args.bin, members=3)
+    lab = Lab(args.bin, members=3, tls=not args.plain)
+    print("multihost: etcd over %s" % ("plain HTTP" if args.plain else "mutual TLS (client certificates)"), flush=True)
     try:
         lab.write_conflist(NET, conflist(lab))
         members = mesh(lab)
