@@ -13,7 +13,7 @@ what=${1:-test}
 pkgs=(libmnl-dev libnftnl-dev pkg-config iproute2 util-linux)
 case $what in
   build) ;;
-  test|demo) pkgs+=(iputils-ping python3 containernetworking-plugins podman runc conmon busybox-static netcat-openbsd nftables iptables bind9-dnsutils etcd-server etcd-client pyflakes3)
+  test|demo) pkgs+=(iputils-ping python3 containernetworking-plugins podman runc conmon busybox-static netcat-openbsd nftables iptables bind9-dnsutils etcd-server etcd-client pyflakes3 openssl)
              if [[ $what == test ]]; then pkgs+=(containerd golang-go golang-github-appc-cni-dev golang-github-containerd-go-cni-dev); fi ;;
   bench) pkgs+=(iputils-ping python3 containernetworking-plugins gcc nftables iptables bind9-dnsutils dnsperf dnsmasq-base etcd-server etcd-client) ;;
   *) echo "deps.sh: unknown set '$what'" >&2; exit 2 ;;
