@@ -54,11 +54,12 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["Base", "CMnl", "CShim"]),
         .target(name: "Firewall", dependencies: ["Base", "Netlink", "CNftnl", "CMnl"]),
         .target(name: "DNS", dependencies: ["Base"]),
-        // Where the cluster's etcd is (what plugins parse and hand to their agent), apart from
-        // the client, so that plugins link no etcd client.
+        // Where the cluster's etcd is (what plugins parse and hand to their agent) and its key
+        // layout, apart from the client, so that plugins and cnictl link no etcd client.
         .target(name: "EtcdSettings", dependencies: ["Base"]),
         // The etcd client: its v3 JSON gateway over async-http-client (HTTP/1.1, TLS and
-        // client certificates through swift-nio-ssl). Only the agent and cnictl link it.
+        // client certificates through swift-nio-ssl). Only the agent links it (cnictl runs
+        // the agent's `kv` tool).
         .target(name: "Etcd", dependencies: [
             "Base", "EtcdSettings",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -90,7 +91,7 @@ let package = Package(
         .target(name: "CNIRuntime", dependencies: ["Base", "CNI"]),
         // cnictl's commands: the CNI harness and Docker's network commands.
         .target(name: "CnictlCommands", dependencies: [
-            "Base", "CNI", "CNIRuntime", "Netlink", "Etcd", "HostLocalIPAM", "Overlay",
+            "Base", "CNI", "CNIRuntime", "Netlink", "EtcdSettings", "HostLocalIPAM", "Overlay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

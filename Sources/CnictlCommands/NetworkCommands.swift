@@ -2,7 +2,7 @@ import ArgumentParser
 import Base
 import CNI
 import CNIRuntime
-import Etcd
+import EtcdSettings
 import HostLocalIPAM
 import Overlay
 import FoundationEssentials
@@ -327,46 +327,59 @@ struct NetworkGroup: ParsableCommand {
 }
 
 /// Overlay networks are global: their definition is shared through etcd so that every host
-/// creating the same network gets the same VNI, subnets and ID.
+/// creating the same network gets the same VNI, subnets and ID. cnictl links no etcd client:
+/// it runs the overlay agent's `kv` tool (next to cnictl, else in the CNI path) for these.
 enum OverlayShared {
     static func key(_ cfg: EtcdConfig, _ name: String) -> String { ClusterKeys(cfg.prefix).cnictlNetwork(name) }
 
+    static var searchPath: [String] { (Posix.getenv("CNI_PATH") ?? "/opt/cni/bin").split(separator: ":").map(String.init) }
+
+    /// Runs one kv operation; its JSON answer.
+    static func kv(_ cfg: EtcdConfig, _ op: [String]) throws -> JSON {
+        let own = Posix.executablePath().map { Posix.dirname(of: $0) }
+        guard let tool = ([own].compactMap { $0 } + searchPath).map({ Posix.join($0, "swiftcni-overlay-agent") })
+            .first(where: Posix.isExecutableFile) else {
+            throw CLIError("swiftcni-overlay-agent (which talks to etcd for cnictl) is neither next to cnictl nor in the CNI path")
+        }
+        let out: Exec.Output
+        do { out = try Exec.run(tool, arguments: ["kv", cfg.json.serialized()] + op, environment: Posix.environment(), stdin: []) } catch {
+            throw CLIError("running \(tool) kv: \(error)")
+        }
+        guard let j = try? JSON.parse(out.stdout) else {
+            throw CLIError("\(tool) kv \(op.first ?? ""): exit status \(out.status), no answer")
+        }
+        if let e = j["error"]?.stringValue { throw CLIError(e) }
+        return j
+    }
+
+    static func values(_ j: JSON) -> [String] { (j["kvs"]?.arrayValue ?? []).compactMap { $0["value"]?.stringValue } }
+
     static func fetch(_ cfg: EtcdConfig, name: String) throws -> NetworkRecord? {
-        do {
-            guard let kv = try EtcdClient(cfg).get(key(cfg, name)) else { return nil }
-            return try NetworkRecord(json: JSON.parse(kv.value))
-        } catch let e as EtcdError { throw CLIError("\(e)") }
+        guard let v = values(try kv(cfg, ["get", key(cfg, name)])).first else { return nil }
+        return try NetworkRecord(json: JSON.parse(Array(v.utf8)))
     }
 
     static func publish(_ cfg: EtcdConfig, _ n: NetworkRecord) throws {
-        let etcd = EtcdClient(cfg)
-        do {
-            // VNI and subnets must not clash with other overlay networks of the cluster.
-            let (others, _) = try etcd.range(prefix: ClusterKeys(cfg.prefix).cnictlNetworks)
-            for kv in others {
-                guard let o = try? NetworkRecord(json: JSON.parse(kv.value)), o.name != n.name else { continue }
-                if o.vni == n.vni { throw CLIError("VNI \(n.vni ?? 0) is already used by overlay network \(o.name)") }
-                for p in n.pools { if let q = o.pools.first(where: { $0.subnet.overlaps(p.subnet) }) {
-                    throw CLIError("subnet \(p.subnet) overlaps \(q.subnet) of overlay network \(o.name)")
-                } }
-            }
-            if !(try etcd.create(key(cfg, n.name), n.json.serializedBytes())) {
-                throw CLIError("network with name \(n.name) already exists in the cluster")
-            }
-        } catch let e as EtcdError { throw CLIError("\(e)") }
+        // VNI and subnets must not clash with other overlay networks of the cluster.
+        for v in values(try kv(cfg, ["range", ClusterKeys(cfg.prefix).cnictlNetworks])) {
+            guard let o = try? NetworkRecord(json: JSON.parse(Array(v.utf8))), o.name != n.name else { continue }
+            if o.vni == n.vni { throw CLIError("VNI \(n.vni ?? 0) is already used by overlay network \(o.name)") }
+            for p in n.pools { if let q = o.pools.first(where: { $0.subnet.overlaps(p.subnet) }) {
+                throw CLIError("subnet \(p.subnet) overlaps \(q.subnet) of overlay network \(o.name)")
+            } }
+        }
+        if try kv(cfg, ["create", key(cfg, n.name), String(decoding: n.json.serializedBytes(), as: UTF8.self)])["created"]?.boolValue != true {
+            throw CLIError("network with name \(n.name) already exists in the cluster")
+        }
     }
 
     /// Removes the shared definition when no host has a container on the network any more.
     static func unpublish(_ cfg: EtcdConfig, name: String) throws {
-        let etcd = EtcdClient(cfg)
-        do {
-            let keys = ClusterKeys(cfg.prefix)
-            let (eps, _) = try etcd.range(prefix: keys.endpoints(name))
-            if !eps.isEmpty { return }
-            try etcd.delete(key(cfg, name))
-            try etcd.delete(keys.netconfig(name))
-            try etcd.delete(prefix: keys.network(name))
-        } catch let e as EtcdError { throw CLIError("\(e)") }
+        let keys = ClusterKeys(cfg.prefix)
+        if !values(try kv(cfg, ["range", keys.endpoints(name)])).isEmpty { return }
+        _ = try kv(cfg, ["delete", key(cfg, name)])
+        _ = try kv(cfg, ["delete", keys.netconfig(name)])
+        _ = try kv(cfg, ["delete-prefix", keys.network(name)])
     }
 }
 

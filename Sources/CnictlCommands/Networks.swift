@@ -1,7 +1,7 @@
 import Base
 import CNI
 import CNIRuntime
-import Etcd
+import EtcdSettings
 import HostLocalIPAM
 import FoundationEssentials
 #if canImport(Glibc)

@@ -102,8 +102,10 @@ final class EtcdTransport: @unchecked Sendable {
         }
         // A TLS client reset by a plain member (it answered the handshake with HTTP and hung
         // up) reads as a reset: counted with the silent closes.
-        let reset = ep.secure && (has("Connection reset by peer") || has("errno: 104"))
-        return HTTPError("\(ep): \(text)", unreachable: true, closedSilently: has("remoteConnectionClosed") || reset, reset: reset)
+        // (A plain request to a TLS member is closed or reset, either way.)
+        let wasReset = has("Connection reset by peer") || has("errno: 104")
+        return HTTPError("\(ep): \(text)", unreachable: true, closedSilently: has("remoteConnectionClosed") || wasReset,
+                         reset: ep.secure && wasReset)
     }
 
     /// Why every member kept closing the connection without answering.

@@ -9,6 +9,10 @@ import CNI
 import Overlay
 import OverlayAgent
 
+// cnictl's etcd operations (see KVTool).
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "kv" {
+    KVTool.main(Array(CommandLine.arguments.dropFirst(2)))
+}
 var idleExit = 2
 for a in CommandLine.arguments.dropFirst() {
     switch a {

@@ -1,12 +1,10 @@
-// The suite's key layout in etcd, owned here and nowhere else (the overlay plugin and agent,
-// host-local's etcd store and cnictl all build and parse keys through it):
+// The suite's key layout in etcd, owned here and nowhere else (the overlay agent, its address
+// blocks and cnictl all build and parse keys through it):
 //
 //   <prefix>/hosts/<host>                                      {"vtep": …}   (leased by the host's agent)
 //   <prefix>/netconfigs/<network>                              {"vni": …, "subnets": […]}   (first ADD anywhere)
 //   <prefix>/networks/<network>/endpoints/<host>/<cid>:<if>    an endpoint record
-//   <prefix>/networks/<network>/ipam/ips/<ip>                  "containerID\nifname\nhost"
-//   <prefix>/networks/<network>/ipam/owners/<cid>:<if>/<ip>    ""   (an attachment's addresses)
-//   <prefix>/networks/<network>/ipam/last/<rangeSet>           the last address handed out (hint)
+//   <prefix>/networks/<network>/ipam/blocks/<addr>-<len>       an address block: its host, its claims
 //   <prefix>/cnictl/networks/<network>                         cnictl's definition of an overlay network
 //
 // Names (network, host, container ID, ifname) never contain "/", so every key parses back
