@@ -85,7 +85,11 @@ public final class EtcdClient {
                     if config.username != nil && token == nil && path != "/v3/auth/authenticate" { try authenticate() }
                     var headers: [String: String] = [:]
                     if let t = token { headers["Authorization"] = t }
-                    let (code, bytes) = try EtcdTransport.forConfig(config).post(ep, path, body: body.serializedBytes(), headers: headers)
+                    // Each member gets its share of the timeout, so that a dead one does not use it all.
+                    let left = Int((deadline > Posix.monotonicNanos() ? deadline - Posix.monotonicNanos() : 0) / 1_000_000)
+                    let share = max(200, min(left, config.timeoutMs / n))
+                    let (code, bytes) = try EtcdTransport.forConfig(config).post(ep, path, body: body.serializedBytes(), headers: headers,
+                                                                                 timeoutMs: share)
                     guard let j = try? JSON.parse(bytes), case .object(let o) = j else {
                         throw EtcdError.failed("\(ep) \(path): HTTP \(code), not JSON")
                     }

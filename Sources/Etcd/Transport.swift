@@ -122,11 +122,12 @@ final class EtcdTransport: @unchecked Sendable {
         return .misconfigured("\(ep): the member refused a client without a certificate (certFile, keyFile) (it closes the TLS connection without answering)")
     }
 
-    /// A POST answered in full.
-    func post(_ ep: EtcdConfig.Endpoint, _ path: String, body: [UInt8], headers: [String: String]) throws -> (Int, [UInt8]) {
+    /// A POST answered in full within `timeoutMs` (async-http-client goes on retrying a
+    /// refused connection until then, so this is also how long a dead member costs).
+    func post(_ ep: EtcdConfig.Endpoint, _ path: String, body: [UInt8], headers: [String: String], timeoutMs: Int) throws -> (Int, [UInt8]) {
         let req = try request(ep, path, body: body, headers: headers)
         do {
-            let r = try client.execute(request: req, deadline: .now() + .milliseconds(Int64(config.timeoutMs))).wait()
+            let r = try client.execute(request: req, deadline: .now() + .milliseconds(Int64(timeoutMs))).wait()
             let bytes = r.body.map { Array($0.readableBytesView) } ?? []
             if r.status == .badRequest, String(decoding: bytes, as: UTF8.self).contains("HTTPS server") {
                 throw EtcdError.misconfigured("\(ep): the member speaks TLS (use https:// endpoints and caFile, certFile, keyFile)")

@@ -14,7 +14,7 @@ struct MultiHostOverlay {
         let r = run(["/usr/bin/env", "python3", repoRoot + "/scripts/overlay/multihost-test.py", buildDir, "--per-host", "50"])
         #expect(r.status == 0, "\(r.out)\n\(r.err)")
         #expect(r.out.contains("multihost: all checks passed"), "\(r.out)\n\(r.err)")
-        for what in ["mesh", "late-peer", "ipv6", "parallel", "delete", "gc", "retry", "etcd-kill", "agent", "etcd-down", "bad-input", "reclaim"] {
+        for what in ["mesh", "late-peer", "ipv6", "parallel", "delete", "gc", "retry", "etcd-kill", "agent", "agent-kill", "etcd-down", "bad-input", "reclaim"] {
             #expect(r.out.contains("multihost: ok \(what):"), "\(what) did not pass")
         }
     }

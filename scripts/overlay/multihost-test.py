@@ -25,7 +25,10 @@ Checks, in order (each prints "multihost: ok <what>"):
   etcd-kill  one etcd member killed mid-churn (adds and deletes on every host): nothing lost
   agent      host b's agent killed; a container added on a meanwhile; the agent restarted
              (by a CHECK) converges and b reaches the new container
-  etcd-down  every etcd member stopped: existing containers still reach each other across hosts
+  agent-kill host a's agent killed -9 during 20 parallel ADDs on a: each succeeds or leaves
+             nothing; no address twice; every success claimed and registered once
+  etcd-down  every etcd member stopped: existing containers still reach each other across hosts;
+             a new ADD fails with code 11 within 15 s creating nothing, and works once etcd is back
   bad-input  another etcd cluster than the host's, bad VNI, subnet overlap, gateway outside
              subnet, missing underlay: each a clear error with its code, nothing created
   reclaim    host c leaves the network and dies: once its lease runs out, the other agents
@@ -415,6 +418,50 @@ def reclaim(lab):
        "the blocks of %d other hosts kept" % (NET, time.time() - start, len(others)))
 
 
+def agent_kill(lab):
+    """Host a's agent killed -9 in the middle of 20 parallel ADDs on a: every ADD either
+    succeeds or fails, each failure leaves no address claim and no endpoint, no address is held
+    twice, and once the agent is back (the next ADD starts it) the successes are all in etcd."""
+    a = lab.hosts["a"]
+    hid = agent_status(a)["host"]
+
+    def mine():
+        claims = {ip: c for ip, c in lab.claims(NET).items() if c[2] == hid}
+        eps = [k for k in lab.etcdctl("get --prefix /swiftcni/networks/%s/endpoints/%s/ --keys-only" % (NET, hid)).split()]
+        return claims, eps
+    claims0, eps0 = mine()
+    nss = [lab.container("ak%d" % i) for i in range(20)]
+    with cf.ThreadPoolExecutor(max_workers=20) as pool:
+        futs = [pool.submit(lambda ns: a.cnictl("add", NET, ns, "--args", "K8S_POD_NAME=" + ns, check=False), ns) for ns in nss]
+        wait(lambda: sum(f.done() for f in futs) >= 3, 60)
+        os.kill(a.pidfile("overlay"), 9)
+        results = [f.result() for f in futs]
+    ok_ips = [json.loads(r.stdout)["ips"][0]["address"].split("/")[0] for r in results if r.returncode == 0]
+    failed = [ns for ns, r in zip(nss, results) if r.returncode != 0]
+    probe = lab.container("akprobe")
+    add(lab, a, probe, "ak-probe")  # brings the agent back if no ADD did
+    try:
+        claims1, eps1 = mine()
+    except AssertionError as e:
+        fail("agent-kill: %s" % e)
+    new = set(claims1) - set(claims0)
+    if len(new) != len(ok_ips) + 1 or not set(ok_ips) <= new:
+        fail("agent-kill: %d ADDs succeeded (+1 probe) but host a holds %d new claims" % (len(ok_ips), len(new)))
+    if len(eps1) - len(eps0) != len(ok_ips) + 1:
+        fail("agent-kill: %d ADDs succeeded (+1 probe) but host a has %d new endpoints" % (len(ok_ips), len(eps1) - len(eps0)))
+    for ns in failed:
+        if sh("ip netns exec %s ip -o link show" % ns).stdout.count(": ") != 1:
+            fail("agent-kill: the failed ADD of %s left an interface in it" % ns)
+    for ns in nss:
+        a.cnictl("del", NET, ns, check=False)
+        lab.drop_container(ns)
+    claims2, eps2 = mine()
+    if set(claims2) - set(claims0) != set(claims1) - set(claims0) - set(ok_ips):
+        fail("agent-kill: DELs left claims %s" % sorted(set(claims2) - set(claims0)))
+    ok("agent-kill: a's agent killed -9 during 20 parallel ADDs on a: %d succeeded, %d failed leaving nothing; "
+       "no address twice, every success claimed and registered once, DELs released them" % (len(ok_ips), len(failed)))
+
+
 def agent(lab):
     a, b = lab.hosts["a"], lab.hosts["b"]
     pid = b.pidfile("overlay")
@@ -449,12 +496,29 @@ def etcd_down(lab, members):
     for (h, ns, _, _), (h2, _, name, ip) in pairs:
         if not ping(ns, ip, tries=5):
             fail("with etcd down, %s (host %s) cannot reach %s (host %s)" % (ns, h.name, name, h2.name))
+    # A new ADD meanwhile fails with code 11 within the bound, and creates nothing.
+    a = lab.hosts["a"]
+    before = a.links()
+    ns = lab.container("downadd")
+    start = time.time()
+    r = a.cnictl("add", NET, ns, "--args", "K8S_POD_NAME=down-add", check=False)
+    took = time.time() - start
+    if r.returncode == 0 or "[code 11]" not in r.stdout + r.stderr:
+        fail("etcd-down: a new ADD did not fail with code 11: %s%s" % (r.stdout, r.stderr))
+    if took > 15 or a.links() != before:
+        fail("etcd-down: the refused ADD took %.1f s or left links: %s" % (took, sorted(set(a.links()) ^ set(before))))
     cluster = ",".join("m%d=http://10.99.0.%d:2380" % (m, 201 + m) for m in range(lab.members))
     for m in range(lab.members):
         lab.start_member(m, cluster, "existing")
     if not wait(lambda: sh(lab.ctl("endpoint health"), check=False).returncode == 0, 30):
         fail("etcd did not come back")
-    ok("etcd-down: with every etcd member stopped, containers on different hosts still reach each other")
+    # Once it is back, ADDs work again.
+    ip = add(lab, a, ns, "down-add")
+    other = next(m for m in members if m[0] is not a)
+    if not ping(other[1], ip):
+        fail("etcd-down: the container added after etcd came back is not reachable from host %s" % other[0].name)
+    ok("etcd-down: with every etcd member stopped, containers on different hosts still reach each other; a new ADD "
+       "failed with code 11 in %.1f s creating nothing, and worked once etcd was back" % took)
 
 
 def bad_input(lab):
@@ -515,6 +579,7 @@ def main():
         retry(lab, members)
         etcd_kill(lab)
         agent(lab)
+        agent_kill(lab)
         etcd_down(lab, [m for m in members if m[1] in lab.containers])
         bad_input(lab)
         reclaim(lab)
