@@ -111,8 +111,8 @@ public struct Daemon: Sendable {
     /// Throws unless the running daemon serves the caller's network
     /// namespace: a daemon of another namespace (a nested runtime, another simulated host, a
     /// namespace deleted but still held) would take the work and serve none of it here.
-    func checkNamespace() throws(DaemonError) {
-        guard let status = try? request("status", timeoutMs: 5000), status.hasPrefix("ok") else {
+    func checkNamespace(_ answered: String? = nil) throws(DaemonError) {
+        guard let status = answered ?? (try? request("status", timeoutMs: 5000)), status.hasPrefix("ok") else {
             throw DaemonError(role, "\(name) stopped answering on \(controlSocket)")
         }
         let mine = Posix.netnsCookie()
@@ -127,8 +127,15 @@ public struct Daemon: Sendable {
     /// Makes sure the daemon runs and serves the caller's network namespace: if none
     /// answers, starts `executable` (detached, its stderr to the log) and waits until it
     /// answers.
+    /// The daemon's status line, if it answers (within 5 s).
+    func status() -> String? {
+        guard let s = try? request("status", timeoutMs: 5000), s.hasPrefix("ok") else { return nil }
+        return s
+    }
+
     public func ensureRunning(executable: String, arguments: [String], environment: [String], waitMs: Int = 5000) throws {
-        if isRunning() { return try checkNamespace() }
+        // One status request both says it runs and which namespace it serves.
+        if let s = status() { return try checkNamespace(s) }
         guard Posix.isExecutableFile(executable) else {
             throw DaemonError(role, "\(name) \(executable) not found (it is installed next to the plugins)")
         }
@@ -136,13 +143,13 @@ public struct Daemon: Sendable {
         // Serialize starters: only one of several concurrent plugins spawns.
         let lock = try FileLock(path: Posix.join(root, "start.lock"))
         defer { lock.unlock() }
-        if isRunning() { return try checkNamespace() }
+        if let s = status() { return try checkNamespace(s) }
         // Spawned from this (the main) thread, never one that entered another namespace: the
         // daemon serves the caller's.
         _ = try Exec.spawnDaemon(executable, arguments: arguments, environment: environment, logFile: logFile)
         let deadline = Posix.monotonicNanos() + UInt64(waitMs) * 1_000_000
         while Posix.monotonicNanos() < deadline {
-            if isRunning() { return try checkNamespace() }
+            if let s = status() { return try checkNamespace(s) }
             usleep(5000)
         }
         let log = (try? Posix.readText(logFile)) ?? nil

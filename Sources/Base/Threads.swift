@@ -25,10 +25,12 @@ public enum Threads {
         final class Box { let f: () -> Void; init(_ f: @escaping () -> Void) { self.f = f } }
         let ctx = Unmanaged.passRetained(Box(body)).toOpaque()
         var t = pthread_t()
-        pthread_create(&t, nil, { arg in
+        let rc = pthread_create(&t, nil, { arg in
             Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().f()
             return nil
         }, ctx)
+        // No thread to be had (EAGAIN): the work is done here rather than lost.
+        if rc != 0 { Unmanaged<Box>.fromOpaque(ctx).takeRetainedValue().f(); return }
         pthread_detach(t)
     }
 }
