@@ -94,13 +94,7 @@ public struct BlockLayout: Sendable {
     }
 
     /// Why `a` can never be handed out, or nil.
-    public func reservation(_ a: IPAddress, in r: IPRange) -> String? {
-        if a == r.subnet.networkAddress { return "is the network address of \(r.subnet)" }
-        if r.family == .v4 && a == r.subnet.lastAddress { return "is the broadcast address of \(r.subnet)" }
-        if a == r.gateway { return "is the gateway of \(r.subnet)" }
-        if let name = aux[a] { return "is reserved as auxiliary address \"\(name)\"" }
-        return nil
-    }
+    public func reservation(_ a: IPAddress, in r: IPRange) -> String? { r.reservation(of: a, aux: aux) }
 
     /// The first address of `block` that the range set hands out dynamically and nobody holds.
     public func freeAddress(in block: AddressBlock) -> IPAddress? {

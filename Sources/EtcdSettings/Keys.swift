@@ -19,23 +19,22 @@ public struct ClusterKeys: Sendable, Equatable {
     public var hosts: String { "\(prefix)/hosts/" }
     public func host(_ h: String) -> String { hosts + h }
 
-    /// The host of a `hosts/<host>` key.
-    public func parseHost(_ key: String) -> String? {
-        guard key.hasPrefix(hosts) else { return nil }
-        let h = key.dropFirst(hosts.count)
-        return h.isEmpty || h.contains("/") ? nil : String(h)
+    /// The one name after `dir` in `key` ("" or a deeper key: nil).
+    func name(_ key: String, in dir: String) -> String? {
+        guard key.hasPrefix(dir) else { return nil }
+        let n = key.dropFirst(dir.count)
+        return n.isEmpty || n.contains("/") ? nil : String(n)
     }
+
+    /// The host of a `hosts/<host>` key.
+    public func parseHost(_ key: String) -> String? { name(key, in: hosts) }
 
     // MARK: network definitions
 
     public var netconfigs: String { "\(prefix)/netconfigs/" }
     public func netconfig(_ n: String) -> String { netconfigs + n }
 
-    public func parseNetconfig(_ key: String) -> String? {
-        guard key.hasPrefix(netconfigs) else { return nil }
-        let n = key.dropFirst(netconfigs.count)
-        return n.isEmpty || n.contains("/") ? nil : String(n)
-    }
+    public func parseNetconfig(_ key: String) -> String? { name(key, in: netconfigs) }
 
     // MARK: a network's keys
 

@@ -62,6 +62,12 @@ public struct HostLocal: CNIPlugin {
         let store = try store(cfg)
         let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
         let held = try store.withLock { try store.addresses(of: owner, thorough: true) }
+        try HostLocal.check(held: held, req, cfg)
+    }
+
+    /// CHECK's verdict on what the attachment holds: something, and every address of the
+    /// previous result that is in these ranges (whatever store the addresses are in).
+    public static func check(held: [IPAddress], _ req: CNIRequest, _ cfg: HostLocalConfig) throws {
         if held.isEmpty {
             throw CNIError(.checkFailed, "host-local: no address is allocated to container \(req.containerID) (\(req.ifname)) in network \(req.name)")
         }

@@ -24,13 +24,7 @@ public struct Allocator {
     }
 
     /// Why `a` may not be given to a container, or nil.
-    public func reservation(of a: IPAddress, in r: IPRange) -> String? {
-        if a == r.subnet.networkAddress { return "is the network address of \(r.subnet)" }
-        if r.family == .v4 && a == r.subnet.lastAddress { return "is the broadcast address of \(r.subnet)" }
-        if a == r.gateway { return "is the gateway of \(r.subnet)" }
-        if let name = aux[a] { return "is reserved as auxiliary address \"\(name)\"" }
-        return nil
-    }
+    public func reservation(of a: IPAddress, in r: IPRange) -> String? { r.reservation(of: a, aux: aux) }
 
     public func allocate(for owner: Attachment, requested: IPAddress?) throws -> CNIIPConfig {
         if let ip = requested {

@@ -91,6 +91,16 @@ public struct IPRange: Equatable, Sendable, CustomStringConvertible {
         return d == UInt128.max ? d : d + 1
     }
 
+    /// Why `a` may not be given to a container (the network address, the IPv4 broadcast, the
+    /// gateway, an auxiliary address), or nil.
+    public func reservation(of a: IPAddress, aux: [IPAddress: String]) -> String? {
+        if a == subnet.networkAddress { return "is the network address of \(subnet)" }
+        if family == .v4 && a == subnet.lastAddress { return "is the broadcast address of \(subnet)" }
+        if a == gateway { return "is the gateway of \(subnet)" }
+        if let name = aux[a] { return "is reserved as auxiliary address \"\(name)\"" }
+        return nil
+    }
+
     /// Addresses no container may have: the network address, the IPv4 broadcast, the gateway.
     public func isReservedBySubnet(_ a: IPAddress) -> Bool {
         a == subnet.networkAddress || (family == .v4 && a == subnet.lastAddress) || a == gateway

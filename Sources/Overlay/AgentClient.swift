@@ -24,23 +24,24 @@ public enum AgentClient {
 
     /// Writes the agent's settings (one etcd cluster per host) and makes sure it runs.
     public static func ensureAgent(_ settings: OverlayLocal.AgentSettings) throws {
-        if let existing = OverlayLocal.readAgentSettings(), existing != settings {
-            if existing.etcd.endpoints != settings.etcd.endpoints || existing.etcd.prefix != settings.etcd.prefix {
-                throw CNIError(.invalidConfig, "\"etcd\": this host's overlay networks use \(existing.etcd.endpoints.map(\.description).joined(separator: ",")) (prefix \(existing.etcd.prefix)); all overlay networks of a host must share one etcd cluster")
-            }
+        // Read once (an ADD's hot path); again only under the lock, to write.
+        let existing = OverlayLocal.readAgentSettings()
+        if let existing, existing != settings,
+           existing.etcd.endpoints != settings.etcd.endpoints || existing.etcd.prefix != settings.etcd.prefix {
+            throw CNIError(.invalidConfig, "\"etcd\": this host's overlay networks use \(existing.etcd.endpoints.map(\.description).joined(separator: ",")) (prefix \(existing.etcd.prefix)); all overlay networks of a host must share one etcd cluster")
         }
-        if OverlayLocal.readAgentSettings() != settings {
+        if existing != settings {
             try Posix.makeDirectories(OverlayLocal.agentRoot)
             // Under a lock, and read again: of several first ADDs on a host, one writes the
             // settings; the others find them written (and must not stop the agent it started).
             let lock = try FileLock(path: Posix.join(OverlayLocal.agentRoot, "settings.lock"))
             defer { lock.unlock() }
-            if OverlayLocal.readAgentSettings() != settings {
-                let had = OverlayLocal.readAgentSettings() != nil
+            let now = OverlayLocal.readAgentSettings()
+            if now != settings {
                 try Posix.writeFileAtomically(OverlayLocal.agentConfig, settings.json.serializedBytes(), mode: 0o600)
                 // A running agent with other settings (a new VTEP address) restarts with these:
                 // it is stopped, and gone (its lock free) before a new one starts.
-                if had, let pid = daemon.pid() {
+                if now != nil, let pid = daemon.pid() {
                     kill(pid, SIGTERM)
                     let deadline = Posix.monotonicNanos() + 3_000_000_000
                     while kill(pid, 0) == 0 && Posix.monotonicNanos() < deadline { usleep(2000) }

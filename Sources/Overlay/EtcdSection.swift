@@ -5,8 +5,10 @@ import CNI
 import EtcdSettings
 
 extension EtcdConfig {
-    /// The `etcd` section of a plugin configuration.
-    public init(_ r: JSONReader) throws(CNIError) {
+    /// The `etcd` section of a plugin configuration. `checkFiles: false` (DEL, GC, the
+    /// agent's own settings) takes the certificate and password file names as they are: a DEL
+    /// must not fail because a certificate was removed, and the agent names an unusable one.
+    public init(_ r: JSONReader, checkFiles: Bool = true) throws(CNIError) {
         guard let eps = try r.stringArray("endpoints"), !eps.isEmpty else {
             throw CNIError(.invalidConfig, "\"\(r.keyPath("endpoints"))\" is required (e.g. [\"https://10.0.0.10:2379\"])")
         }
@@ -30,7 +32,7 @@ extension EtcdConfig {
         func file(_ k: String) throws(CNIError) -> String? {
             guard let f = try r.string(k) else { return nil }
             guard f.hasPrefix("/") else { throw r.invalid(k, "must be an absolute path") }
-            guard Posix.isReadable(f) else { throw r.invalid(k, "no such file, or not readable") }
+            guard !checkFiles || Posix.isReadable(f) else { throw r.invalid(k, "no such file, or not readable") }
             return f
         }
         let tls = out.first?.secure ?? false

@@ -55,7 +55,7 @@ public enum OverlayLocal {
 
         public init?(bytes: [UInt8]) {
             guard let j = try? JSON.parse(bytes), let e = j["etcd"], let r = try? JSONReader(e, path: "etcd"),
-                  let cfg = try? EtcdConfig(r), let h = j["host"]?.stringValue,
+                  let cfg = try? EtcdConfig(r, checkFiles: false), let h = j["host"]?.stringValue,
                   let v = j["vtep"]?.stringValue.flatMap(IPAddress.init) else { return nil }
             self.init(etcd: cfg, host: h, vtep: v)
         }

@@ -35,7 +35,7 @@ public struct OverlayConfig: Sendable {
         guard let e = try c.object("etcd") else {
             throw CNIError(.invalidConfig, "\"etcd\" is required: {\"endpoints\": [\"http://IP:2379\", …]}")
         }
-        etcd = try EtcdConfig(e)
+        etcd = try EtcdConfig(e, checkFiles: !req.isTeardown)
         guard let ip = try c.object("ipam") else { throw CNIError(.invalidConfig, "\"ipam\" is required") }
         // The VNI, etcd and IPAM name what DEL and GC remove; the rest they may do without.
         let teardown = req.isTeardown
@@ -54,7 +54,7 @@ public struct OverlayConfig: Sendable {
         _ = try optional { () throws(CNIError) in try ip.int("blockSizeV6", in: 64...128) }
         // The agent allocates in the network's own cluster; an IPAM section naming another is wrong.
         if let ie = try optional({ () throws(CNIError) in try ip.object("etcd") }) {
-            let other = try EtcdConfig(ie)
+            let other = try EtcdConfig(ie, checkFiles: false)
             if other.endpoints != etcd.endpoints || other.prefix != etcd.prefix {
                 throw CNIError(.invalidConfig, "\"ipam.etcd\": an overlay network's addresses are kept in its own cluster (\"etcd\": \(etcd.endpoints.map(\.description).joined(separator: ",")), prefix \(etcd.prefix)); ipam.etcd names another")
             }

@@ -89,8 +89,8 @@ public struct OverlayPlugin: CNIPlugin {
 
     /// The agent's settings for this configuration: from the underlay, else (DEL, GC on a host
     /// whose underlay is gone) those the agent runs with, if for the same cluster.
-    static func settings(_ cfg: OverlayConfig, _ host: NetlinkSocket) -> OverlayLocal.AgentSettings? {
-        if let (_, vtep) = try? underlay(cfg.underlay, host) {
+    static func settings(_ cfg: OverlayConfig, underlay ul: (LinkInfo, IPAddress)?) -> OverlayLocal.AgentSettings? {
+        if let (_, vtep) = ul {
             return OverlayLocal.AgentSettings(etcd: cfg.etcd, host: SuitePaths.hostID, vtep: vtep)
         }
         if let s = OverlayLocal.readAgentSettings(), s.etcd.endpoints == cfg.etcd.endpoints, s.etcd.prefix == cfg.etcd.prefix { return s }
@@ -234,7 +234,7 @@ public struct OverlayPlugin: CNIPlugin {
         let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
         let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50))
         OverlayPlugin.routeIPAM()
-        let settings = OverlayPlugin.settings(cfg, host)
+        let settings = OverlayPlugin.settings(cfg, underlay: ul)
         // Local first (firewall, veth, then the addresses, which the agent releases in etcd),
         // then the endpoint: with etcd down the container is gone locally, the idle devices
         // go too, and DEL fails with code 11 so the runtime retries what is left.
@@ -285,7 +285,7 @@ public struct OverlayPlugin: CNIPlugin {
         let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
         let breq = try OverlayPlugin.bridgeRequest(req, cfg, mtu: cfg.mtu ?? ((ul?.0.mtu ?? 1500) - 50))
         OverlayPlugin.routeIPAM()
-        let settings = OverlayPlugin.settings(cfg, host)
+        let settings = OverlayPlugin.settings(cfg, underlay: ul)
         if let settings { try AgentClient.ensureAgent(settings) }
         try Bridge().gc(breq)
         let valid = try req.validAttachments()
@@ -300,7 +300,7 @@ public struct OverlayPlugin: CNIPlugin {
         let host = try NetlinkSocket()
         let ul = try? OverlayPlugin.underlay(cfg.underlay, host)
         OverlayPlugin.routeIPAM()
-        guard let settings = OverlayPlugin.settings(cfg, host) else {
+        guard let settings = OverlayPlugin.settings(cfg, underlay: ul) else {
             throw CNIError(.notAvailable, "overlay: \"underlay\" \(cfg.underlay ?? "(the default route's interface)") has no address")
         }
         do {

@@ -98,17 +98,7 @@ extension OverlayAgent {
         case .del:
             try lock.locked { try store.release(owner) }
         case .check:
-            let held = try store.addresses(of: owner)
-            if held.isEmpty {
-                throw CNIError(.checkFailed, "host-local: no address is allocated to container \(req.containerID) (\(req.ifname)) in network \(req.name)")
-            }
-            if let prev = try req.prevResult() {
-                for ip in prev.ips where cfg.rangeSets.contains(where: { $0.range(containing: ip.address.address) != nil }) {
-                    if !held.contains(ip.address.address) {
-                        throw CNIError(.checkFailed, "host-local: address \(ip.address.address) of the previous result is not allocated to container \(req.containerID) (\(req.ifname))")
-                    }
-                }
-            }
+            try HostLocal.check(held: try store.addresses(of: owner), req, cfg)
         case .gc:
             let valid = try req.validAttachments()
             try lock.locked { try store.collect(keeping: valid) }

@@ -88,6 +88,27 @@ struct EtcdTLS {
         }
     }
 
+    /// A DEL does not check the certificate files (the host's agent runs with them loaded): a
+    /// runtime can delete a container after its certificates were removed.
+    @Test func delAfterCertificatesRemoved() throws {
+        try withTLSEtcd { lab, certs in
+            let own = certs + "/own"
+            try FileManager.default.createDirectory(atPath: own, withIntermediateDirectories: true)
+            for f in ["ca.crt", "client.crt", "client.key"] { try FileManager.default.copyItem(atPath: certs + "/" + f, toPath: own + "/" + f) }
+            let c1 = try lab.container("c1")
+            let cfg = conf(#"{"endpoints":["{{tls}}"],"caFile":"{{c}}/own/ca.crt","certFile":"{{c}}/own/client.crt","keyFile":"{{c}}/own/client.key"}"#, certs)
+            let r = lab.plugin("overlay", "ADD", config: cfg, containerID: "x1", netns: c1)
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            try FileManager.default.removeItem(atPath: own)
+            let again = lab.plugin("overlay", "ADD", config: cfg, containerID: "x2", netns: c1, ifname: "eth1")
+            #expect(again.error?.code == .invalidConfig && again.error?.msg.contains("no such file") == true, "\(again.stdout)")
+            let d = lab.plugin("overlay", "DEL", config: cfg, containerID: "x1", netns: c1)
+            #expect(d.status == 0, "\(d.stdout)\(d.stderr)")
+            #expect(!keys(lab, certs).contains { $0.contains("/endpoints/") })
+            #expect(lab.links(c1) == ["lo"])
+        }
+    }
+
     @Test(arguments: tlsCases)
     func refused(_ c: TLSCase) throws {
         try withTLSEtcd { lab, certs in
