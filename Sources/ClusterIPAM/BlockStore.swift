@@ -16,11 +16,16 @@ public final class BlockStore {
     /// Transactions tried before giving up (others changed the same blocks meanwhile).
     let attempts = 30
 
-    public init(network: String, client: EtcdClient, prefix: String, host: String) {
+    /// The agent's copy of the blocks (`BlockCache`): a change's first attempt starts from it,
+    /// and every committed change goes into it. Without one, each attempt reads etcd.
+    let cache: BlockCache?
+
+    public init(network: String, client: EtcdClient, prefix: String, host: String, cache: BlockCache? = nil) {
         self.client = client
         keys = ClusterKeys(prefix)
         self.network = network
         self.host = host
+        self.cache = cache
     }
 
     typealias Snapshot = [IPNetwork: (block: AddressBlock, revision: Int64)]
@@ -32,6 +37,13 @@ public final class BlockStore {
         var out: Snapshot = [:]
         for kv in kvs { if let b = AddressBlock(bytes: kv.value) { out[b.cidr] = (b, kv.modRevision) } }
         return out
+    }
+
+    /// What a change's attempt starts from: the cached blocks on the first (when the cache is
+    /// complete), etcd's on the others (the compare-and-swap failed: something changed).
+    func start(_ attempt: Int) throws -> Snapshot {
+        if attempt == 0, let s = cache?.snapshot(network) { return s }
+        return try read()
     }
 
     /// Every block of the network as it is now (status, tests, cnictl).
@@ -52,8 +64,8 @@ public final class BlockStore {
     public func allocate(owner: Attachment, token: String, layouts: [BlockLayout], requested: [IPAddress?],
                          extra: ([IPAddress]) -> [(String, [UInt8])]) throws -> (ips: [CNIIPConfig], revision: Int64) {
         let claim = BlockClaim(containerID: owner.containerID, ifname: owner.ifname, host: host, token: token)
-        for _ in 0..<attempts {
-            let snap = try read()
+        for attempt in 0..<attempts {
+            let snap = try start(attempt)
             var changed: [IPNetwork: AddressBlock] = [:]
             var ips: [CNIIPConfig] = []
             func current(_ c: IPNetwork) -> AddressBlock? { changed[c] ?? snap[c]?.block }
@@ -110,7 +122,10 @@ public final class BlockStore {
             let conds = changed.keys.map { condition($0, snap) }
             let puts = changed.values.map { (key($0.cidr), $0.json.serializedBytes()) } + extra(ips.map(\.address.address))
             let (ok, rev) = try client.transaction(conds, puts: puts)
-            if ok { return (ips, rev) }
+            if ok {
+                for b in changed.values { cache?.set(network, b.cidr, b, revision: rev) }
+                return (ips, rev)
+            }
         }
         throw CNIError(.tryAgainLater, "the address blocks of network \(network) kept changing under \(attempts) attempts to claim an address")
     }
@@ -123,15 +138,15 @@ public final class BlockStore {
     /// Applies `change` to every block (nil: leave it, an empty claim list with `delete`:
     /// remove the block) by compare-and-swap, re-reading whatever changed meanwhile.
     func update(_ change: (AddressBlock, Snapshot) -> (AddressBlock, delete: Bool)?) throws {
-        for _ in 0..<attempts {
-            let snap = try read()
+        for attempt in 0..<attempts {
+            let snap = try start(attempt)
             var allDone = true
             for (cidr, s) in snap.sorted(by: { $0.key.networkAddress < $1.key.networkAddress }) {
                 guard let (nb, delete) = change(s.block, snap), nb != s.block || delete else { continue }
-                let (ok, _) = delete
+                let (ok, rev) = delete
                     ? try client.transaction([.modifiedAt(key(cidr), s.revision)], puts: [], deletes: [key(cidr)])
                     : try client.transaction([.modifiedAt(key(cidr), s.revision)], puts: [(key(cidr), nb.json.serializedBytes())])
-                if !ok { allDone = false }
+                if ok { cache?.set(network, cidr, delete ? nil : nb, revision: rev) } else { allDone = false }
             }
             if allDone { return }
         }

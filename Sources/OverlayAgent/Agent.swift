@@ -37,6 +37,8 @@ public final class OverlayAgent: @unchecked Sendable {
     let leaseTTL = 10
     /// Network definitions (VNI, subnets) known to be in etcd, until the watch says otherwise.
     var definitions: [String: JSON] = [:]
+    /// Every network's address blocks as the watch and this agent's own writes leave them.
+    let blockCache = BlockCache()
     /// One address operation at a time per network on this host.
     var networkLocks: [String: Mutex] = [:]
 
@@ -176,6 +178,7 @@ public final class OverlayAgent: @unchecked Sendable {
         var m: [String: [UInt8]] = [:]
         for kv in lists[0] where keys.parseHost(kv.key) != nil { m[kv.key] = kv.value }
         for kv in lists[1] where keys.parseEndpoint(kv.key) != nil { m[kv.key] = kv.value }
+        blockCache.replace(lists[1].compactMap { kv in keys.parseBlock(kv.key).map { ($0.network, kv) } })
         lock.locked {
             mirror = m
             definitions = [:]
@@ -203,6 +206,7 @@ public final class OverlayAgent: @unchecked Sendable {
         while true {
             do {
                 try fullSync(etcd)
+                if backoff > 100_000 { log("re-synced at revision \(lock.locked { revision })") }
                 backoff = 100_000
                 let from = lock.locked { revision } + 1
                 try etcd.watch(prefix: "\(keys.prefix)/", from: from) { events, rev in
@@ -214,6 +218,9 @@ public final class OverlayAgent: @unchecked Sendable {
                                 touched.insert(ep.network)
                             } else if keys.parseHost(e.kv.key) != nil {
                                 hostsChanged = true
+                            } else if let b = keys.parseBlock(e.kv.key) {
+                                blockCache.apply(b.network, blockName: b.block, e)
+                                continue
                             } else if let n = keys.parseNetconfig(e.kv.key) {
                                 definitions[n] = nil
                                 continue
@@ -229,6 +236,7 @@ public final class OverlayAgent: @unchecked Sendable {
                     return true
                 }
             } catch {
+                blockCache.invalidate()
                 lock.locked { lastError = "\(error)" }
                 log("watch: \(error); re-syncing")
                 usleep(backoff)

@@ -68,7 +68,8 @@ extension OverlayAgent {
         let json = JSON.object(config.object)
         let req = try CNIRequest(env: CNIEnvironment.from { env[$0] }, configBytes: json.serializedBytes(), json: json)
         let cfg = try HostLocalConfig(req)
-        let store = BlockStore(network: req.name, client: EtcdClient(settings.etcd), prefix: settings.etcd.prefix, host: settings.host)
+        let store = BlockStore(network: req.name, client: EtcdClient(settings.etcd), prefix: settings.etcd.prefix, host: settings.host,
+                               cache: blockCache)
         let owner = Attachment(containerID: req.containerID, ifname: req.ifname)
         let lock = networkLock(req.name)
         switch req.command {

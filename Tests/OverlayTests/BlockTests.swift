@@ -5,6 +5,7 @@ import Testing
 import Base
 import IPAM
 @testable import ClusterIPAM
+@testable import Etcd
 
 @Suite struct Blocks {
     func set(_ ranges: [(String, String?, String?)]) -> RangeSet {
@@ -73,5 +74,40 @@ import IPAM
         #expect(Array(big.unclaimedBlocks(taken: []).prefix(2).map(\.description)) == ["10.0.0.0/26", "10.0.0.64/26"])
         let v6 = BlockLayout(rangeSet: set([("fd00::/120", nil, nil)]), aux: [:])
         #expect(Array(v6.unclaimedBlocks(taken: []).map(\.description)) == ["fd00::/122", "fd00::40/122", "fd00::80/122", "fd00::c0/122"])
+    }
+
+    /// The agent's copy of the blocks: nothing until a full sync, then the watch's news and
+    /// the agent's own writes, never an older state over a newer one (a deletion included).
+    @Test func blockCacheKeepsTheNewestState() {
+        let c = BlockCache()
+        let cidr = IPNetwork("10.10.0.64/26")!
+        func block(_ claimed: [String]) -> AddressBlock {
+            AddressBlock(cidr: cidr, host: "a", claims: Dictionary(uniqueKeysWithValues: claimed.map {
+                (IPAddress($0)!, BlockClaim(containerID: $0, ifname: "eth0", host: "a", token: "t"))
+            }))
+        }
+        func kv(_ b: AddressBlock, _ rev: Int64) -> KeyValue {
+            KeyValue(key: "/p/networks/n/ipam/blocks/\(b.keyName)", value: b.json.serializedBytes(), createRevision: 1, modRevision: rev, lease: 0)
+        }
+        #expect(c.snapshot("n") == nil)
+        c.set("n", cidr, block(["10.10.0.65"]), revision: 5)
+        #expect(c.snapshot("n") == nil)  // not complete before a full sync
+        c.replace([("n", kv(block(["10.10.0.65"]), 5))])
+        #expect(c.snapshot("n")?[cidr]?.revision == 5)
+        #expect(c.snapshot("other")?.isEmpty == true)
+        // The agent's own write at 9, then the watch's older event at 7: 9 stays.
+        c.set("n", cidr, block(["10.10.0.65", "10.10.0.66"]), revision: 9)
+        c.apply("n", blockName: "10.10.0.64-26", WatchEvent(kind: .put, kv: kv(block(["10.10.0.65", "10.10.0.67"]), 7)))
+        #expect(c.snapshot("n")?[cidr]?.revision == 9)
+        #expect(c.snapshot("n")?[cidr]?.block.claims.keys.map(\.description).sorted() == ["10.10.0.65", "10.10.0.66"])
+        // Deleted at 12: an older put does not bring it back; a newer one does.
+        c.apply("n", blockName: "10.10.0.64-26", WatchEvent(kind: .delete, kv: KeyValue(key: "", value: [], createRevision: 0, modRevision: 12, lease: 0)))
+        #expect(c.snapshot("n")?[cidr] == nil)
+        c.set("n", cidr, block(["10.10.0.65"]), revision: 10)
+        #expect(c.snapshot("n")?[cidr] == nil)
+        c.set("n", cidr, block(["10.10.0.70"]), revision: 13)
+        #expect(c.snapshot("n")?[cidr]?.revision == 13)
+        c.invalidate()
+        #expect(c.snapshot("n") == nil)
     }
 }

@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--writes", type=int, default=100, help="sequential ADDs for the writes per ADD")
     ap.add_argument("--per-host", type=int, default=25)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--trace", type=int, default=0, help="also print where N traced ADDs of each plugin spend their time")
     args = ap.parse_args()
     if os.getuid() != 0:
         sys.exit("overlaybench.py: run as root")
@@ -62,18 +63,21 @@ def main():
         subprocess.run(["gcc", "-O2", "-o", execbench, os.path.join(ROOT, "scripts/bench/execbench.c")], check=True)
         a = lab.hosts["a"]
 
-        def timed(host, plugin, conf, cid, ns):
+        def timed(host, plugin, conf, cid, ns, trace=None):
             path = os.path.join(lab.tmp, "cfg-%s.json" % cid)
             with open(path, "w") as f:
                 json.dump(conf, f)
             argv = ["nsenter", "--net=/run/netns/" + host.ns, execbench, "-i", path, "-o", path + ".out"]
             for k, v in {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": cid, "CNI_NETNS": "/run/netns/" + ns, "CNI_IFNAME": "eth0",
                          "CNI_PATH": BUILD, "SWIFTCNI_RUN_DIR": host.env["SWIFTCNI_RUN_DIR"],
-                         "SWIFTCNI_STATE_DIR": host.env["SWIFTCNI_STATE_DIR"]}.items():
+                         "SWIFTCNI_STATE_DIR": host.env["SWIFTCNI_STATE_DIR"], "SWIFTCNI_TRACE": "1" if trace is not None else "0"}.items():
                 argv += ["-e", "%s=%s" % (k, v)]
             r = subprocess.run(argv + ["--", os.path.join(BUILD, plugin)], capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError("%s ADD failed: %s" % (plugin, open(path + ".out").read()))
+            if trace is not None:
+                for m in re.finditer(r"^\[trace\] (.*): \+([0-9.]+) ms", r.stderr, re.M):
+                    trace.setdefault(m.group(1), []).append(float(m.group(2)))
             return int(r.stdout.strip()) / 1000.0
 
         # 1. ADD latency, alternating; one warm-up each (the agent and DNS-free first ADD).
@@ -84,6 +88,16 @@ def main():
             if i > 0:
                 ov.append(o)
                 br.append(r)
+
+        # Where an ADD's time goes (--trace N): each phase's median over N traced ADDs.
+        if args.trace:
+            for plugin, conf, tag in (("overlay", lambda: overlay_plugin_conf(lab), "to"), ("bridge", lambda: bridge_plugin_conf(lab, a), "tb")):
+                phases = {}
+                for i in range(args.trace):
+                    timed(a, plugin, conf(), "%s%d" % (tag, i), lab.container("%s%d" % (tag, i)), trace=phases)
+                print("%s ADD phases (median ms over %d):" % (plugin, args.trace))
+                for k, v in phases.items():
+                    print("  %-24s %7.3f" % (k, statistics.median(v)))
 
         # 2. Convergence: as soon as ADD returns on one host, a container on the next host
         #    pings the new one every 2 ms. (A pinger started before the ADD would measure the

@@ -261,6 +261,24 @@ def agent_status(h):
     return dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
 
 
+def diagnose(lab, h):
+    """What host h's agent knows, for a failure message: its status, its VXLAN forwarding
+    entries of NET, the tail of its log."""
+    try:
+        st = agent_status(h)
+    except OSError as e:
+        st = "no answer (%s)" % e
+    fdb = h.run(["bridge", "fdb", "show", "dev", "ovvx4096"], check=False).stdout.split("\n")
+    try:
+        lines = open(os.path.join(h.root, "run", "overlay", "server.log")).read().splitlines()
+        # A crash's report (Swift's backtracer) starts with its reason and the crashing thread.
+        crash = [i for i, l in enumerate(lines) if "crashed" in l or "Fatal error" in l]
+        log = lines[crash[0]:crash[0] + 25] if crash else lines[-5:]
+    except OSError:
+        log = []
+    return "agent of %s: %s; its %s entries: %s; its log ends: %s" % (h.name, st, len(fdb), fdb[:8], " | ".join(log))
+
+
 def retry(lab, members):
     """Host c's agent cannot write the network's DNS records (their directory replaced by a
     file) while a container is added on host a: it keeps trying; once the directory is back,
@@ -525,7 +543,8 @@ def etcd_down(lab, members):
     ip = add(lab, a, ns, "down-add")
     other = next(m for m in members if m[0] is not a)
     if not ping(other[1], ip):
-        fail("etcd-down: the container added after etcd came back is not reachable from host %s" % other[0].name)
+        fail("etcd-down: the container added after etcd came back (%s) is not reachable from host %s; %s"
+             % (ip, other[0].name, diagnose(lab, other[0])))
     ok("etcd-down: with every etcd member stopped, containers on different hosts still reach each other; a new ADD "
        "failed with code 11 in %.1f s creating nothing, and worked once etcd was back" % took)
 
