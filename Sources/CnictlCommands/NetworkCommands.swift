@@ -64,6 +64,7 @@ struct NetworkGroup: ParsableCommand {
                 let store = Store()
                 let lock = try store.lock()
                 defer { lock.unlock() }
+                if BuiltinNetwork(name: name) != nil { throw CLIError("network with name \(name) already exists") }
                 var spec = NetworkSpec(name: name)
                 spec.driver = driver
                 spec.subnets = try subnets.map { s in
@@ -130,12 +131,17 @@ struct NetworkGroup: ParsableCommand {
                 let nets = Networks(cni: cni, store: store)
                 var rows: [[String]] = []
                 var json: [JSON] = []
-                for n in nets.all() {
+                var all: [(id: String, name: String, driver: String, scope: String)] = BuiltinNetwork.allCases.map {
+                    ($0.id, $0.rawValue, $0.driver, "local")
+                }
+                for n in nets.all() where BuiltinNetwork(name: n.name) == nil {
                     let r = try? store.network(n.name)
                     let driver = r?.driver ?? (n.driver == "overlay" ? "overlay" : n.driver == "bridge" ? "bridge" : n.driver)
-                    let id = r?.id ?? String(stableHash(n.name))
-                    rows.append([String(id.prefix(12)), n.name, driver, r?.scope ?? "local"])
-                    json.append(["ID": .string(id), "Name": .string(n.name), "Driver": .string(driver), "Scope": .string(r?.scope ?? "local")])
+                    all.append((r?.id ?? String(stableHash(n.name)), n.name, driver, r?.scope ?? "local"))
+                }
+                for n in all.sorted(by: { $0.name < $1.name }) {
+                    rows.append([String(n.id.prefix(12)), n.name, n.driver, n.scope])
+                    json.append(["ID": .string(n.id), "Name": .string(n.name), "Driver": .string(n.driver), "Scope": .string(n.scope)])
                 }
                 if format == .json { print(JSON.array(json).serialized(indent: 4)) } else {
                     printTable(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows)
@@ -156,6 +162,10 @@ struct NetworkGroup: ParsableCommand {
                 let ctrs = Containers(cni: cni, store: store)
                 var out: [JSON] = []
                 for name in names {
+                    if let b = BuiltinNetwork(name: name) {
+                        out.append(b.inspect(store))
+                        continue
+                    }
                     let list = try cni.load(name)
                     let r = try store.network(name)
                     var containers: [(String, JSON)] = []
@@ -209,6 +219,7 @@ struct NetworkGroup: ParsableCommand {
     }
 
     static func remove(cni: CNIOptions, store: Store, name: String) throws {
+        try BuiltinNetwork.refuseRemove(name)
         let nets = Networks(cni: cni, store: store)
         guard nets.exists(name) else { throw CLIError("network \(name) not found") }
         let users = store.containers().filter { $0.endpoint(name) != nil }.map(\.name)
@@ -271,6 +282,13 @@ struct NetworkGroup: ParsableCommand {
                 defer { lock.unlock() }
                 let ctrs = Containers(cni: cni, store: store)
                 var c = try ctrs.find(container)
+                if let why = BuiltinNetwork.connectRefusal(network: network, container: c) { throw CLIError(why) }
+                if network == "none" {
+                    // A container with no network left joins `none`: its namespace keeps lo only.
+                    c.mode = BuiltinNetwork.none
+                    try store.save(c)
+                    return
+                }
                 try ctrs.attach(&c, network: network, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: [])
             }
         }
@@ -302,6 +320,16 @@ struct NetworkGroup: ParsableCommand {
                     // -f on a container cnictl no longer knows: clear any cached attachment of that name.
                     guard force else { throw error }
                     try NetworkGroup.forgetStale(cni: cni, store: store, network: network, name: container)
+                    return
+                }
+                if network == "host" || c.mode == .host {
+                    throw CLIError("container cannot be disconnected from host network or connected to host network")
+                }
+                if network == "none" {
+                    guard c.mode == BuiltinNetwork.none else { throw CLIError("container \(c.name) is not connected to network none") }
+                    // Off `none`, the container has no network; it may join another one now.
+                    c.mode = nil
+                    try store.save(c)
                     return
                 }
                 try ctrs.detach(&c, network: network, force: force)
@@ -396,10 +424,12 @@ struct RunCommand: ParsableCommand {
               cnictl run --name container4 --network isolated_nw --link container5:c5
               cnictl run --name container6 --network isolated_nw --network-alias app
               cnictl run --name web --network simple-network3 -p 8081:80
+              cnictl run --name tools --network host     (the host's namespace, no CNI call)
+              cnictl run --name sealed --network none    (its own namespace, lo only)
             """)
     @OptionGroup var cni: CNIOptions
     @Option(name: .customLong("name"), help: "The container's (and its namespace's) name.") var name: String
-    @Option(name: .customLong("network"), help: "Network to join (default: bridge).") var network: String?
+    @Option(name: .customLong("network"), help: "Network to join (default: bridge; host, none: Docker's).") var network: String?
     @Option(name: .customLong("ip"), help: "IPv4 address.") var ip: String?
     @Option(name: .customLong("ip6"), help: "IPv6 address.") var ip6: String?
     @Option(name: .customLong("network-alias"), help: "Network-scoped alias (repeatable).") var aliases: [String] = []
@@ -419,10 +449,30 @@ struct RunCommand: ParsableCommand {
                 throw CLIError("invalid container name \"\(name)\": use letters, digits, '_', '.', '-'")
             }
             if try store.container(name) != nil { throw CLIError("container name \"\(name)\" is already in use") }
-            let ports = try publish.map { try PortSpec($0) }
+            var ports = try publish.map { try PortSpec($0) }
             let net = network ?? "bridge"
+            let builtin = BuiltinNetwork(name: net)
+            if let builtin {
+                if !links.isEmpty && builtin == .host {
+                    throw CLIError("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+                }
+                if ip != nil || ip6 != nil { throw CLIError("user specified IP address is supported on user defined networks only") }
+                if !aliases.isEmpty { throw CLIError("network-scoped alias is supported only for containers in user defined networks") }
+                if !links.isEmpty { throw CLIError("links are supported only for containers on the default bridge or user-defined networks") }
+                if !ports.isEmpty {
+                    Posix.writeStderr("WARNING: Published ports are discarded when using \(builtin.rawValue) network mode\n")
+                    ports = []
+                }
+                if builtin == .host {
+                    // The host's namespace: nothing to create, no CNI call.
+                    let c = ContainerRecord(name: name, id: randomID(), created: nowTimestamp(), endpoints: [], mode: .host)
+                    try store.save(c)
+                    print(c.id)
+                    return
+                }
+            }
             if network == nil { try ctrs.ensureDefaultNetwork() }
-            if (try? cni.load(net)) == nil { throw CLIError("network \(net) not found") }
+            if builtin == nil, (try? cni.load(net)) == nil { throw CLIError("network \(net) not found") }
             if !links.isEmpty && net == "bridge" {
                 throw CLIError("--link needs a user-defined network (the default bridge has no name resolution)")
             }
@@ -432,10 +482,13 @@ struct RunCommand: ParsableCommand {
             let lo = try? NetlinkSocket.inNamespace(path: NamedNamespaces.path(name))
             if let lo, let l = try lo.link(named: "lo") { try lo.setLink(index: l.index, LinkSettings(up: true)) }
             t.mark("netns")
-            var c = ContainerRecord(name: name, id: randomID(), created: nowTimestamp(), endpoints: [])
+            var c = ContainerRecord(name: name, id: randomID(), created: nowTimestamp(), endpoints: [], mode: builtin)
             do {
                 try store.save(c)
-                try ctrs.attach(&c, network: net, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: ports, timing: t)
+                // On `none`: the namespace with lo only.
+                if builtin == nil {
+                    try ctrs.attach(&c, network: net, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: ports, timing: t)
+                }
             } catch {
                 for ep in c.endpoints.reversed() { try? ctrs.detach(&c, network: ep.network, force: true) }
                 store.removeContainer(name)
@@ -473,7 +526,14 @@ struct ExecCommand: ParsableCommand {
             if cmd.first == "--" { cmd.removeFirst() }
             guard !cmd.isEmpty else { throw CLIError("no command given (cnictl exec NAME -- CMD …)") }
             let store = Store()
-            let name = (try? Containers(cni: CNIOptions(), store: store).find(container).name) ?? container
+            let record = try? Containers(cni: CNIOptions(), store: store).find(container)
+            if record?.mode == .host {
+                // On the host network: the command runs here, in cnictl's own namespace.
+                let cargs = cmd.map { strdup($0) } + [nil]
+                execvp(cmd[0], cargs)
+                throw CLIError("exec \(cmd[0]): \(String(cString: strerror(errno)))")
+            }
+            let name = record?.name ?? container
             guard Posix.exists(NamedNamespaces.path(name)) else { throw CLIError("no such container: \(container)") }
             let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "ip"
             let argv = [ip, "netns", "exec", name] + cmd
@@ -507,7 +567,8 @@ struct PsCommand: ParsableCommand {
                     nets.append((ep.network, ["Ifname": .string(ep.ifname), "IPs": .array(ips.map { .string($0) })]))
                 }
                 let ports = c.endpoints.flatMap(\.ports).map(\.description)
-                rows.append([String(c.id.prefix(12)), c.name, c.endpoints.map(\.network).joined(separator: ","),
+                if let m = c.mode { nets.append((m.rawValue, ["Ifname": "", "IPs": .array([])])) }
+                rows.append([String(c.id.prefix(12)), c.name, c.networkNames.joined(separator: ","),
                              addrs.joined(separator: ","), ports.joined(separator: ",")])
                 json.append(["Id": .string(c.id), "Name": .string(c.name), "Created": .string(c.created),
                              "Networks": .object(JSONObject(nets)), "Ports": .array(ports.map { .string($0) })])
@@ -536,8 +597,10 @@ struct RmCommand: ParsableCommand {
             for ref in containers {
                 var c = try ctrs.find(ref)
                 for ep in c.endpoints.reversed() { try ctrs.detach(&c, network: ep.network, force: force) }
-                NetnsResolvConf.remove(c.name)
-                try NamedNamespaces.delete(c.name)
+                if c.hasNamespace {
+                    NetnsResolvConf.remove(c.name)
+                    try NamedNamespaces.delete(c.name)
+                }
                 store.removeContainer(c.name)
                 print(c.name)
             }

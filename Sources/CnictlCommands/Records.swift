@@ -180,22 +180,31 @@ struct ContainerRecord {
     var id: String
     var created: String
     var endpoints: [Endpoint]
+    /// On Docker's `host` or `none` network (then `endpoints` is empty), else nil.
+    var mode: BuiltinNetwork?
 
     var netns: String { "/run/netns/\(name)" }
+    /// Whether the container has a namespace of its own (not on `host`).
+    var hasNamespace: Bool { mode != .host }
+    /// The networks it is on, as `ps` and Docker show them.
+    var networkNames: [String] { mode.map { [$0.rawValue] } ?? endpoints.map(\.network) }
 
     var json: JSON {
-        .object(JSONObject([("Name", .string(name)), ("Id", .string(id)), ("Created", .string(created)),
-                            ("Endpoints", .array(endpoints.map(\.json)))]))
+        var o: [(String, JSON)] = [("Name", .string(name)), ("Id", .string(id)), ("Created", .string(created)),
+                                   ("Endpoints", .array(endpoints.map(\.json)))]
+        if let mode { o.append(("NetworkMode", .string(mode.rawValue))) }
+        return .object(JSONObject(o))
     }
 
-    init(name: String, id: String, created: String, endpoints: [Endpoint]) {
-        self.name = name; self.id = id; self.created = created; self.endpoints = endpoints
+    init(name: String, id: String, created: String, endpoints: [Endpoint], mode: BuiltinNetwork? = nil) {
+        self.name = name; self.id = id; self.created = created; self.endpoints = endpoints; self.mode = mode
     }
 
     init(json j: JSON) throws {
         guard let n = j["Name"]?.stringValue, let id = j["Id"]?.stringValue else { throw CLIError("corrupt container record") }
         self.init(name: n, id: id, created: j["Created"]?.stringValue ?? "",
-                  endpoints: (j["Endpoints"]?.arrayValue ?? []).compactMap(Endpoint.init(json:)))
+                  endpoints: (j["Endpoints"]?.arrayValue ?? []).compactMap(Endpoint.init(json:)),
+                  mode: j["NetworkMode"]?.stringValue.flatMap(BuiltinNetwork.init(name:)))
     }
 
     func endpoint(_ network: String) -> Endpoint? { endpoints.first { $0.network == network } }

@@ -44,7 +44,8 @@ struct DockerStyleCommands {
             #expect(ls.contains("\(id.prefix(12))   simple-network   bridge   local\n"), "\(ls)")
             let lsj = try JSON.parse(ok(lab, ["network", "ls", "--format", "json"]))
             // The default bridge network exists as soon as any network does, as Docker's.
-            #expect(Set(lsj.arrayValue!.compactMap { $0["Name"]?.stringValue }) == ["bridge", "simple-network", "isolated_nw"])
+            // So do Docker's host and none; the list is sorted by name, as Docker's.
+            #expect(lsj.arrayValue!.compactMap { $0["Name"]?.stringValue } == ["bridge", "host", "isolated_nw", "none", "simple-network"])
             let insp = try JSON.parse(ok(lab, ["network", "inspect", "simple-network"])).arrayValue![0]
             #expect(insp["Id"]?.stringValue == id)
             #expect(insp["Driver"]?.stringValue == "bridge" && insp["Scope"]?.stringValue == "local")
@@ -118,6 +119,68 @@ struct DockerStyleCommands {
             #expect(!FileManager.default.fileExists(atPath: "/etc/netns/\(c3)"))
             _ = ok(lab, ["network", "rm", "isolated_nw"])
             #expect(allocations(lab, "isolated_nw").isEmpty)
+            #expect(ok(lab, ["ps"]) == "CONTAINER ID   NAME   NETWORKS   IP ADDRESSES   PORTS\n")
+        }
+    }
+
+    /// Docker's predefined `host` and `none` networks: listed and inspected as Docker shows
+    /// them; a container on `host` is in the host's namespace (cnictl's), one on `none` has a
+    /// namespace with lo only; neither network can be removed, created, or combined with another.
+    @Test func hostAndNoneNetworks() throws {
+        try withLab { lab in
+            let h = lab.id + "-onhost", n = lab.id + "-onnone", b = lab.id + "-onbr"
+            let ls = ok(lab, ["network", "ls"]).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            #expect(ls.contains { $0.count == 4 && $0[1] == "host" && $0[2] == "host" && $0[3] == "local" }, "\(ls)")
+            #expect(ls.contains { $0.count == 4 && $0[1] == "none" && $0[2] == "null" && $0[3] == "local" }, "\(ls)")
+            let hid = ok(lab, ["run", "--name", h, "--network", "host"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(hid.count == 64)
+            // No namespace, no CNI call: the host's links, its address.
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(h)"))
+            _ = ok(lab, ["network", "create", "--subnet", "172.29.0.0/16", "hn"])
+            _ = ok(lab, ["run", "--name", b, "--network", "hn"])
+            let hostLinks = lab.exec(lab.host, "\(ipCommand) -o link show").out
+            #expect(lab.ctl(["exec", h, "--", ipCommand, "-o", "link", "show"]).out == hostLinks)
+            // ... which reaches the bridge network's containers through the host's bridge.
+            #expect(lab.ctl(["exec", h, "--", "ping", "-c", "1", "-W", "2", "172.29.0.2"]).status == 0)
+            _ = ok(lab, ["run", "--name", n, "--network", "none"])
+            let links = lab.ctl(["exec", n, "--", ipCommand, "-o", "link", "show"]).out.split(separator: "\n")
+            #expect(links.count == 1 && links[0].contains(": lo: ") && links[0].contains("UP"), "\(links)")
+            #expect(lab.ctl(["exec", n, "--", "ping", "-c", "1", "-W", "1", "172.29.0.2"]).status != 0)
+            #expect(lab.ctl(["exec", n, "--", "ping", "-c", "1", "-W", "1", "127.0.0.1"]).status == 0)
+            let insp = try JSON.parse(ok(lab, ["network", "inspect", "host", "none"])).arrayValue!
+            #expect(insp.map { $0["Driver"]?.stringValue } == ["host", "null"])
+            #expect(insp[0]["Scope"]?.stringValue == "local" && insp[0]["IPAM"]?["Config"]?.arrayValue?.isEmpty == true)
+            #expect(insp[0]["Containers"]?[hid]?["Name"]?.stringValue == h)
+            #expect(insp[1]["Containers"]?.objectValue?.map(\.value["Name"]) == [.string(n)])
+            #expect(insp[0]["Id"]?.stringValue?.count == 64 && insp[0]["Id"] != insp[1]["Id"])
+            let ps = ok(lab, ["ps"]).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            #expect(ps.contains { $0.count >= 3 && $0[1] == h && $0[2] == "host" } && ps.contains { $0.count >= 3 && $0[1] == n && $0[2] == "none" }, "\(ps)")
+            // Docker's refusals.
+            refused(lab, ["network", "rm", "host"], "host is a pre-defined network and cannot be removed")
+            refused(lab, ["network", "rm", "none"], "none is a pre-defined network and cannot be removed")
+            refused(lab, ["network", "create", "host"], "network with name host already exists")
+            refused(lab, ["network", "connect", "hn", h], "container sharing network namespace with another container or host cannot be connected to any other network")
+            refused(lab, ["network", "connect", "host", b], "container cannot be disconnected from host network or connected to host network")
+            refused(lab, ["network", "disconnect", "host", h], "container cannot be disconnected from host network or connected to host network")
+            refused(lab, ["network", "connect", "hn", n], "container cannot be connected to multiple networks with one of the networks in private (none) mode")
+            refused(lab, ["network", "connect", "none", b], "container cannot be connected to multiple networks with one of the networks in private (none) mode")
+            refused(lab, ["run", "--name", lab.id + "-x", "--network", "host", "--link", "\(b):x"],
+                    "conflicting options: host type networking can't be used with links. This would result in undefined behavior")
+            refused(lab, ["run", "--name", lab.id + "-x", "--network", "none", "--ip", "10.0.0.9"],
+                    "user specified IP address is supported on user defined networks only")
+            refused(lab, ["run", "--name", lab.id + "-x", "--network", "host", "--network-alias", "a"],
+                    "network-scoped alias is supported only for containers in user defined networks")
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(lab.id)-x"))
+            // Ports are discarded, with Docker's warning.
+            let p = lab.ctl(["run", "--name", lab.id + "-p", "--network", "host", "-p", "8080:80"])
+            #expect(p.status == 0 && p.err == "WARNING: Published ports are discarded when using host network mode\n", "\(p.err)")
+            // Off none, the container may join a network.
+            _ = ok(lab, ["network", "disconnect", "none", n])
+            _ = ok(lab, ["network", "connect", "hn", n])
+            #expect(lab.ctl(["exec", n, "--", "ping", "-c", "1", "-W", "2", "172.29.0.2"]).status == 0)
+            #expect(ok(lab, ["rm", h, n, b, lab.id + "-p"]) == "\(h)\n\(n)\n\(b)\n\(lab.id)-p\n")
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(n)"))
+            _ = ok(lab, ["network", "rm", "hn"])
             #expect(ok(lab, ["ps"]) == "CONTAINER ID   NAME   NETWORKS   IP ADDRESSES   PORTS\n")
         }
     }
