@@ -114,14 +114,39 @@ struct NetworkGroup: ParsableCommand {
     }
 
     struct Ls: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List networks.",
-                                                        discussion: "Examples:\n  cnictl network ls\n  cnictl network ls --format json")
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List networks.", discussion: """
+            Filters (-f KEY=VALUE, repeatable; values of one key are alternatives): driver=, name= (part of
+            the name), id= (part of the ID), label=KEY or label=KEY=VALUE, scope=local|global,
+            type=custom|builtin, dangling=true|false (no container uses it; never a predefined network).
+            Formats: table (default), json (one object per line), table TEMPLATE, or a Go template.
+            Examples:
+              cnictl network ls
+              cnictl network ls -q --filter driver=bridge
+              cnictl network ls --filter type=custom --format '{{.Name}}\\t{{.Driver}}'
+              cnictl network ls --format 'table {{.Name}}\\t{{.Scope}}'
+              cnictl network ls --no-trunc --format json
+            """)
         @OptionGroup var cni: CNIOptions
-        @Option(name: .customLong("format"), help: "table or json") var format = OutputFormat.table
+        @Option(name: .customLong("format"), help: "table, json, table TEMPLATE or a Go template") var format: String?
+        @Flag(name: [.short, .customLong("quiet")], help: "Only the network IDs.") var quiet = false
+        @Flag(name: .customLong("no-trunc"), help: "Do not truncate the IDs.") var noTrunc = false
+        @Option(name: [.short, .customLong("filter")], help: "KEY=VALUE (repeatable).") var filters: [String] = []
+
+        static let listing = Listing(
+            headers: ["ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv4": "IPV4", "IPv6": "IPV6",
+                      "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"],
+            columns: ["ID", "Name", "Driver", "Scope"])
 
         func run() throws {
             try reporting {
                 let store = Store()
+                let f = try Filters(filters, accepted: ["driver", "name", "id", "label", "scope", "type", "dangling"])
+                for t in f.values["type"] ?? [] where t != "custom" && t != "builtin" {
+                    throw CLIError("invalid filter: 'type'='\(t)'")
+                }
+                for d in f.values["dangling"] ?? [] where !["true", "false", "1", "0"].contains(d.lowercased()) {
+                    throw CLIError("invalid filter 'dangling=\(d)'")
+                }
                 // The default bridge network is predefined, as Docker's.
                 do {
                     let lock = try store.lock()
@@ -129,31 +154,57 @@ struct NetworkGroup: ParsableCommand {
                     try Containers(cni: cni, store: store).ensureDefaultNetwork()
                 }
                 let nets = Networks(cni: cni, store: store)
-                var rows: [[String]] = []
-                var json: [JSON] = []
-                var all: [(id: String, name: String, driver: String, scope: String)] = BuiltinNetwork.allCases.map {
-                    ($0.id, $0.rawValue, $0.driver, "local")
+                let containers = store.containers()
+                let used = Set(containers.flatMap(\.networkNames))
+                var all: [(id: String, name: String, driver: String, scope: String, record: NetworkRecord?)] = BuiltinNetwork.allCases.map {
+                    ($0.id, $0.rawValue, $0.driver, "local", nil)
                 }
                 for n in nets.all() where BuiltinNetwork(name: n.name) == nil {
                     let r = try? store.network(n.name)
                     let driver = r?.driver ?? (n.driver == "overlay" ? "overlay" : n.driver == "bridge" ? "bridge" : n.driver)
-                    all.append((r?.id ?? String(stableHash(n.name)), n.name, driver, r?.scope ?? "local"))
+                    all.append((r?.id ?? String(stableHash(n.name)), n.name, driver, r?.scope ?? "local", r))
                 }
+                let predefined: Set<String> = ["bridge", "host", "none"]
+                var rows: [JSONObject] = []
                 for n in all.sorted(by: { $0.name < $1.name }) {
-                    rows.append([String(n.id.prefix(12)), n.name, n.driver, n.scope])
-                    json.append(["ID": .string(n.id), "Name": .string(n.name), "Driver": .string(n.driver), "Scope": .string(n.scope)])
+                    guard f.allows("driver", { $0 == n.driver }), f.allows("name", { n.name.contains($0) }),
+                          f.allows("id", { n.id.contains($0) }), f.allows("scope", { $0 == n.scope }),
+                          f.allows("type", { ($0 == "builtin") == predefined.contains(n.name) }),
+                          f.allows("dangling", { d in
+                              let want = d.lowercased() == "true" || d == "1"
+                              return want ? !predefined.contains(n.name) && !used.contains(n.name) : used.contains(n.name) || predefined.contains(n.name)
+                          }),
+                          f.labels(n.record?.labels ?? []) else { continue }
+                    let id = noTrunc ? n.id : String(n.id.prefix(12))
+                    let labels = (n.record?.labels ?? []).map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+                    let v4 = n.record.map { $0.pools.isEmpty || $0.pools.contains { $0.subnet.family == .v4 } } ?? true
+                    rows.append(JSONObject([
+                        ("ID", .string(id)), ("Name", .string(n.name)), ("Driver", .string(n.driver)), ("Scope", .string(n.scope)),
+                        ("IPv4", .string(String(v4))), ("IPv6", .string(String(n.record?.ipv6 ?? false))),
+                        ("Internal", .string(String(n.record?.isInternal ?? false))), ("Labels", .string(labels)),
+                        ("CreatedAt", .string(n.record?.created ?? "")),
+                    ]))
                 }
-                if format == .json { print(JSON.array(json).serialized(indent: 4)) } else {
-                    printTable(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows)
+                if quiet {
+                    for r in rows { print(r["ID"]?.stringValue ?? "") }
+                    return
+                }
+                do { print(try Ls.listing.render(rows, format: format), terminator: "") } catch let e as GoTemplate.TemplateError {
+                    throw CLIError(e.description)
                 }
             }
         }
     }
 
     struct Inspect: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show networks in detail (JSON, Docker's shape).",
-                                                        discussion: "Example:\n  cnictl network inspect isolated_nw")
+        static let configuration = CommandConfiguration(abstract: "Show networks in detail (JSON, Docker's shape).", discussion: """
+            Examples:
+              cnictl network inspect isolated_nw
+              cnictl network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' isolated_nw
+              cnictl network inspect -f '{{json .Containers}}' isolated_nw
+            """)
         @OptionGroup var cni: CNIOptions
+        @Option(name: [.short, .customLong("format")], help: "A Go template, applied to each network.") var format: String?
         @Argument(help: "Network names.") var names: [String]
 
         func run() throws {
@@ -194,7 +245,7 @@ struct NetworkGroup: ParsableCommand {
                     o.append(("ConfList", .string(Networks(cni: cni, store: store).conflistPath(name))))
                     out.append(.object(JSONObject(o)))
                 }
-                print(JSON.array(out).serialized(indent: 4))
+                try printInspected(out, format: format)
             }
         }
     }

@@ -42,10 +42,11 @@ struct DockerStyleCommands {
             let ls = ok(lab, ["network", "ls"])
             #expect(ls.hasPrefix("NETWORK ID     NAME             DRIVER   SCOPE\n"), "\(ls)")
             #expect(ls.contains("\(id.prefix(12))   simple-network   bridge   local\n"), "\(ls)")
-            let lsj = try JSON.parse(ok(lab, ["network", "ls", "--format", "json"]))
-            // The default bridge network exists as soon as any network does, as Docker's.
-            // So do Docker's host and none; the list is sorted by name, as Docker's.
-            #expect(lsj.arrayValue!.compactMap { $0["Name"]?.stringValue } == ["bridge", "host", "isolated_nw", "none", "simple-network"])
+            // One JSON object per line, as Docker's `--format json`.
+            let lsj = try ok(lab, ["network", "ls", "--format", "json"]).split(separator: "\n").map { try JSON.parse(Array($0.utf8)) }
+            // The default bridge network exists as soon as any network does, as Docker's; so
+            // do Docker's host and none. The list is sorted by name, as Docker's.
+            #expect(lsj.compactMap { $0["Name"]?.stringValue } == ["bridge", "host", "isolated_nw", "none", "simple-network"])
             let insp = try JSON.parse(ok(lab, ["network", "inspect", "simple-network"])).arrayValue![0]
             #expect(insp["Id"]?.stringValue == id)
             #expect(insp["Driver"]?.stringValue == "bridge" && insp["Scope"]?.stringValue == "local")
@@ -182,6 +183,78 @@ struct DockerStyleCommands {
             #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(n)"))
             _ = ok(lab, ["network", "rm", "hn"])
             #expect(ok(lab, ["ps"]) == "CONTAINER ID   NAME   NETWORKS   IP ADDRESSES   PORTS\n")
+        }
+    }
+
+    /// `network ls -q / --no-trunc / --filter / --format`, `network inspect -f`, and
+    /// `cnictl inspect` of containers, compared with Docker's shapes field by field.
+    @Test func listFiltersFormatsAndInspect() throws {
+        try withLab { lab in
+            let c1 = lab.id + "-i1", c2 = lab.id + "-i2"
+            let id = ok(lab, ["network", "create", "--subnet", "172.26.0.0/16", "--label", "env=prod", "--label", "tier=", "lf_a"])
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = ok(lab, ["network", "create", "--subnet", "172.27.0.0/16", "--ipv6", "--subnet", "fd27::/64", "--label", "env=dev", "lf_b"])
+            let cid = ok(lab, ["run", "--name", c1, "--network", "lf_a", "--ip", "172.26.0.9", "--network-alias", "web", "-p", "8089:80"])
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = ok(lab, ["run", "--name", c2])
+            func names(_ args: [String]) -> [String] {
+                ok(lab, ["network", "ls", "--format", "{{.Name}}"] + args).split(separator: "\n").map(String.init)
+            }
+            #expect(names([]) == ["bridge", "host", "lf_a", "lf_b", "none"])
+            #expect(names(["-f", "driver=bridge"]) == ["bridge", "lf_a", "lf_b"])
+            #expect(names(["-f", "driver=host", "-f", "driver=null"]) == ["host", "none"])  // one key: alternatives
+            #expect(names(["-f", "name=lf_"]) == ["lf_a", "lf_b"])
+            #expect(names(["-f", "name=lf_", "-f", "label=env=prod"]) == ["lf_a"])  // keys: all must hold
+            #expect(names(["-f", "label=tier"]) == ["lf_a"])
+            #expect(names(["-f", "label=env"]) == ["lf_a", "lf_b"])
+            #expect(names(["-f", "type=builtin"]) == ["bridge", "host", "none"])
+            #expect(names(["-f", "type=custom"]) == ["lf_a", "lf_b"])
+            #expect(names(["-f", "scope=local", "-f", "type=custom"]) == ["lf_a", "lf_b"])
+            #expect(names(["-f", "scope=global"]) == [])
+            #expect(names(["-f", "dangling=true"]) == ["lf_b"])  // unused, and never a predefined one
+            #expect(names(["-f", "dangling=false"]) == ["bridge", "host", "lf_a", "none"])
+            #expect(names(["-f", "id=" + String(id.prefix(6))]) == ["lf_a"])
+            #expect(ok(lab, ["network", "ls", "-q", "-f", "name=lf_a"]) == String(id.prefix(12)) + "\n")
+            #expect(ok(lab, ["network", "ls", "-q", "--no-trunc", "-f", "name=lf_a"]) == id + "\n")
+            refused(lab, ["network", "ls", "-f", "colour=red"], "invalid filter 'colour'")
+            refused(lab, ["network", "ls", "-f", "type=odd"], "invalid filter: 'type'='odd'")
+            refused(lab, ["network", "ls", "-f", "nonsense"], "bad format of filter (expected name=value)")
+            // Go templates, with \t as a tab; "table" adds Docker's column names.
+            #expect(ok(lab, ["network", "ls", "-f", "name=lf_", "--format", #"{{.Name}}\t{{.Driver}}\t{{.IPv6}}"#]) == "lf_a\tbridge\tfalse\nlf_b\tbridge\ttrue\n")
+            #expect(ok(lab, ["network", "ls", "-f", "name=lf_", "--format", #"table {{.Name}}\t{{.Labels}}"#])
+                    == "NAME   LABELS\nlf_a   env=prod,tier=\nlf_b   env=dev\n")
+            refused(lab, ["network", "ls", "--format", "{{.Name"], "template: unclosed action")
+            // Docker's ls JSON: every field a string, the ID truncated unless --no-trunc.
+            let row = try JSON.parse(Array(ok(lab, ["network", "ls", "-f", "name=lf_a", "--format", "json"]).utf8))
+            #expect(row.objectValue?.map(\.key) == ["CreatedAt", "Driver", "ID", "IPv4", "IPv6", "Internal", "Labels", "Name", "Scope"])
+            #expect(row["ID"]?.stringValue == String(id.prefix(12)) && row["Driver"]?.stringValue == "bridge" && row["Scope"]?.stringValue == "local")
+            #expect(row["IPv4"]?.stringValue == "true" && row["IPv6"]?.stringValue == "false" && row["Internal"]?.stringValue == "false")
+            // network inspect -f.
+            #expect(ok(lab, ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", "lf_b"]) == "172.27.0.0/16 fd27::/64 \n")
+            #expect(ok(lab, ["network", "inspect", "-f", #"{{.Name}} {{.Driver}} {{index .Labels "env"}}"#, "lf_a", "lf_b"]) == "lf_a bridge prod\nlf_b bridge dev\n")
+            #expect(ok(lab, ["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "lf_a"]) == "\(c1) 172.26.0.9/16\n")
+            // cnictl inspect of containers: Docker's NetworkSettings.Networks.<net>.
+            let insp = try JSON.parse(ok(lab, ["inspect", c1, c2])).arrayValue!
+            #expect(insp.count == 2 && insp[0]["Id"]?.stringValue == cid && insp[0]["Name"]?.stringValue == "/" + c1)
+            let ep = try #require(insp[0]["NetworkSettings"]?["Networks"]?["lf_a"])
+            #expect(ep.objectValue?.map(\.key) == ["IPAMConfig", "Links", "Aliases", "MacAddress", "DriverOpts", "GwPriority", "NetworkID",
+                                                  "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address",
+                                                  "GlobalIPv6PrefixLen", "DNSNames"])
+            #expect(ep["IPAddress"]?.stringValue == "172.26.0.9" && ep["IPPrefixLen"]?.intValue == 16 && ep["Gateway"]?.stringValue == "172.26.0.1")
+            #expect(ep["IPAMConfig"]?["IPv4Address"]?.stringValue == "172.26.0.9")
+            #expect(ep["NetworkID"]?.stringValue == id && ep["Aliases"] == .array(["web"]) && ep["GwPriority"]?.intValue == 0)
+            #expect(ep["DNSNames"] == .array([.string(c1), "web", .string(String(cid.prefix(12)))]))
+            let mac = lab.ctl(["exec", c1, "--", "cat", "/sys/class/net/eth0/address"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(ep["MacAddress"]?.stringValue == mac && mac.count == 17)
+            #expect(insp[0]["NetworkSettings"]?["Ports"]?["80/tcp"] == .array([["HostIp": "0.0.0.0", "HostPort": "8089"]]))
+            #expect(insp[0]["NetworkSettings"]?["SandboxKey"]?.stringValue == "/run/netns/\(c1)")
+            // On the default bridge: no DNS names, no IPAMConfig, as Docker's.
+            let def = try #require(insp[1]["NetworkSettings"]?["Networks"]?["bridge"])
+            #expect(def["DNSNames"] == .null && def["IPAMConfig"] == .null && def["IPAddress"]?.stringValue?.hasPrefix("172.17.0.") == true)
+            #expect(ok(lab, ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c1]) == "172.26.0.9\n")
+            refused(lab, ["inspect", lab.id + "-nothere"], "no such container: \(lab.id)-nothere")
+            _ = ok(lab, ["rm", c1, c2])
+            _ = ok(lab, ["network", "rm", "lf_a", "lf_b"])
         }
     }
 
