@@ -185,7 +185,7 @@ step "cnictl network rm isolated_nw || true"
 step "ip netns pids nginx | xargs -r kill   # the web server started above"
 step "cnictl rm container1 container2 container3 container4 container5 container6 container7 nginx redis_db"
 step "cnictl network rm isolated_nw"
-step "cnictl network prune"
+step "cnictl network prune -f"
 step "cnictl network ls"
 
 say "== An overlay network across hosts. Two simulated hosts (network namespaces on an"

@@ -48,6 +48,7 @@ struct Filters {
     init(_ args: [String], accepted: Set<String>) throws {
         for a in args {
             guard let eq = a.firstIndex(of: "=") else { throw CLIError("bad format of filter (expected name=value)") }
+            // `label!=…`: the key is "label!".
             let k = String(a[..<eq]).lowercased(), v = String(a[a.index(after: eq)...])
             guard accepted.contains(k) else { throw CLIError("invalid filter '\(k)'") }
             values[k, default: []].append(v)
@@ -62,13 +63,16 @@ struct Filters {
 
     /// Docker's label filter: `label=KEY` (present) or `label=KEY=VALUE`; every one must hold.
     func labels(_ labels: [(String, String)]) -> Bool {
-        (values["label"] ?? []).allSatisfy { f in
-            if let eq = f.firstIndex(of: "=") {
-                let k = String(f[..<eq]), v = String(f[f.index(after: eq)...])
-                return labels.contains { $0.0 == k && $0.1 == v }
-            }
-            return labels.contains { $0.0 == f }
+        (values["label"] ?? []).allSatisfy { Filters.label($0, in: labels) }
+    }
+
+    /// Whether `KEY` or `KEY=VALUE` is among `labels`.
+    static func label(_ f: String, in labels: [(String, String)]) -> Bool {
+        if let eq = f.firstIndex(of: "=") {
+            let k = String(f[..<eq]), v = String(f[f.index(after: eq)...])
+            return labels.contains { $0.0 == k && $0.1 == v }
         }
+        return labels.contains { $0.0 == f }
     }
 }
 

@@ -261,10 +261,18 @@ struct NetworkGroup: ParsableCommand {
                 let store = Store()
                 let lock = try store.lock()
                 defer { lock.unlock() }
+                // As Docker's: each name removed or refused on its own; the status says whether all went.
+                var failed = false
                 for name in names {
-                    try NetworkGroup.remove(cni: cni, store: store, name: name)
-                    print(name)
+                    do {
+                        try NetworkGroup.remove(cni: cni, store: store, name: name)
+                        print(name)
+                    } catch {
+                        failed = true
+                        Posix.writeStderr("cnictl: \(error)\n")
+                    }
                 }
+                if failed { throw ExitCode(1) }
             }
         }
     }
@@ -273,9 +281,10 @@ struct NetworkGroup: ParsableCommand {
         try BuiltinNetwork.refuseRemove(name)
         let nets = Networks(cni: cni, store: store)
         guard nets.exists(name) else { throw CLIError("network \(name) not found") }
-        let users = store.containers().filter { $0.endpoint(name) != nil }.map(\.name)
+        let users = store.containers().filter { $0.endpoint(name) != nil }
         if !users.isEmpty {
-            throw CLIError("network \(name) has active endpoints (containers: \(users.joined(separator: ", "))); disconnect them first")
+            let eps = users.map { "name:\"\($0.name)\" id:\"\($0.id.prefix(12))\"" }.joined(separator: ", ")
+            throw CLIError("error while removing network: network \(name) has active endpoints (\(eps))")
         }
         let list = try? cni.load(name)
         if let r = try store.network(name), r.driver == "overlay", let list, let etcd = list.plugins.first?["etcd"],
@@ -289,23 +298,75 @@ struct NetworkGroup: ParsableCommand {
     }
 
     struct Prune: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove every network no container uses (not the default bridge).",
-                                                        discussion: "Example:\n  cnictl network prune")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove every network no container uses (never a predefined one).",
+            discussion: """
+                Filters: until=DURATION|TIMESTAMP (created before: 24h, 90m, 2026-12-01T10:00:00Z, Unix seconds),
+                label=KEY, label=KEY=VALUE, label!=KEY, label!=KEY=VALUE. Without -f it asks first.
+                Examples:
+                  cnictl network prune -f
+                  cnictl network prune -f --filter until=24h --filter label=env=dev
+                """)
         @OptionGroup var cni: CNIOptions
+        @Flag(name: [.short, .customLong("force")], help: "Do not ask.") var force = false
+        @Option(name: .customLong("filter"), help: "until=… or label=… / label!=… (repeatable).") var filters: [String] = []
 
         func run() throws {
             try reporting {
+                let f = try Filters(filters, accepted: ["until", "label", "label!"])
+                let cutoff = try (f.values["until"] ?? []).map(Prune.cutoff).min()
+                if !force {
+                    print("WARNING! This will remove all custom networks not used by at least one container.")
+                    print("Are you sure you want to continue? [y/N] ", terminator: "")
+                    let answer = readLine()?.trimmingSpaces().lowercased() ?? ""
+                    guard answer == "y" || answer == "yes" else { return }
+                }
                 let store = Store()
                 let lock = try store.lock()
                 defer { lock.unlock() }
-                let used = Set(store.containers().flatMap { $0.endpoints.map(\.network) })
+                let used = Set(store.containers().flatMap(\.networkNames))
                 var removed: [String] = []
-                for r in store.networks() where r.name != "bridge" && !used.contains(r.name) {
+                for r in store.networks() where r.name != "bridge" && BuiltinNetwork(name: r.name) == nil && !used.contains(r.name) {
+                    if let cutoff, let created = Prune.date(r.created), created >= cutoff { continue }
+                    guard f.labels(r.labels), !(f.values["label!"] ?? []).contains(where: { Filters.label($0, in: r.labels) }) else { continue }
                     try NetworkGroup.remove(cni: cni, store: store, name: r.name)
                     removed.append(r.name)
                 }
                 if !removed.isEmpty { print("Deleted Networks:\n" + removed.joined(separator: "\n")) }
             }
+        }
+
+        /// `until=`: a duration before now (Go's: 24h, 1h30m, 90s), RFC 3339 or Unix seconds.
+        static func cutoff(_ v: String) throws -> Date {
+            if let secs = Double(v) { return Date(timeIntervalSince1970: secs) }
+            if let d = date(v) { return d }
+            var total = 0.0, num = "", unit = ""
+            func flush() -> Bool {
+                guard let n = Double(num) else { return false }
+                switch unit {
+                case "h": total += n * 3600
+                case "m": total += n * 60
+                case "s": total += n
+                case "ms": total += n / 1000
+                default: return false
+                }
+                num = ""; unit = ""
+                return true
+            }
+            for ch in v {
+                if ch.isNumber || ch == "." {
+                    if !unit.isEmpty, !flush() { throw CLIError("invalid filter 'until=\(v)'") }
+                    num.append(ch)
+                } else {
+                    unit.append(ch)
+                }
+            }
+            guard !num.isEmpty, flush() else { throw CLIError("invalid filter 'until=\(v)'") }
+            return Date(timeIntervalSinceNow: -total)
+        }
+
+        static func date(_ s: String) -> Date? {
+            (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(s)) ?? (try? Date.ISO8601FormatStyle().parse(s))
         }
     }
 

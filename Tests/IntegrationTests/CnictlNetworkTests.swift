@@ -79,7 +79,13 @@ struct DockerStyleCommands {
             _ = ok(lab, ["network", "create", "--force", "--subnet", "172.25.1.0/24", "forced"])
             #expect(ok(lab, ["network", "rm", "forced"]) == "forced\n")
             refused(lab, ["network", "rm", "forced"], "network forced not found")
-            #expect(ok(lab, ["network", "prune"]) == "Deleted Networks:\nisolated_nw\nsimple-network\n")
+            // Without -f, prune asks (and an answer other than y does nothing).
+            #expect(ok(lab, ["network", "prune"]) == "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")
+            #expect(ok(lab, ["network", "prune", "-f", "--filter", "until=1h"]) == "")  // created just now: kept
+            #expect(ok(lab, ["network", "prune", "-f", "--filter", "label=nope"]) == "")
+            refused(lab, ["network", "prune", "-f", "--filter", "until=soon"], "invalid filter 'until=soon'")
+            refused(lab, ["network", "prune", "-f", "--filter", "driver=bridge"], "invalid filter 'driver'")
+            #expect(ok(lab, ["network", "prune", "-f", "--filter", "until=0s"]) == "Deleted Networks:\nisolated_nw\nsimple-network\n")
             #expect(!FileManager.default.fileExists(atPath: lab.confDir + "/isolated_nw.conflist"))
             #expect(ok(lab, ["network", "create", "--help"]).contains("cnictl network create -d bridge --subnet 172.25.0.0/16 isolated_nw"))
         }
@@ -107,7 +113,14 @@ struct DockerStyleCommands {
             #expect(lab.ctl(["exec", c1, "--", "ping", "-c", "1", "-W", "1", "172.17.0.3"]).status == 0)
             let insp = try JSON.parse(ok(lab, ["network", "inspect", "isolated_nw"])).arrayValue![0]
             #expect(Set(insp["Containers"]!.objectValue!.compactMap { $0.value["Name"]?.stringValue }) == [c2, c3])
-            refused(lab, ["network", "rm", "isolated_nw"], "network isolated_nw has active endpoints (containers: \(c2), \(c3)); disconnect them first")
+            let id2 = try #require(try JSON.parse(ok(lab, ["inspect", c2])).arrayValue?.first?["Id"]?.stringValue)
+            refused(lab, ["network", "rm", "isolated_nw"],
+                    "error while removing network: network isolated_nw has active endpoints (name:\"\(c2)\" id:\"\(id2.prefix(12))\", name:\"\(c3)\" id:\"\(cid3.prefix(12))\")")
+            // Several names: each removed or refused on its own, as Docker's.
+            _ = ok(lab, ["network", "create", "spare"])
+            let several = lab.ctl(["network", "rm", "nosuch", "spare", "host"])
+            #expect(several.status == 1 && several.out == "spare\n")
+            #expect(several.err == "cnictl: network nosuch not found\ncnictl: host is a pre-defined network and cannot be removed\n", "\(several.err)")
             refused(lab, ["run", "--name", c3], "container name \"\(c3)\" is already in use")
             refused(lab, ["network", "connect", "isolated_nw", c3], "container \(c3) is already connected to network isolated_nw")
             refused(lab, ["run", "--name", lab.id + "-x", "--network", "nowhere"], "network nowhere not found")

@@ -39,7 +39,7 @@ struct Demo {
             "hello from nginx (a container on simple-network3)",         // host_binding_ipv4 present
             "cannot assign requested address 172.233.0.1 (hostBindingIPv4)",  // … and absent
             "requested IP 172.25.9.9 is already allocated",              // stale endpoint, then disconnect -f
-            "network isolated_nw has active endpoints",                  // rm refused, then accepted
+            "network isolated_nw has active endpoints (name:",           // rm refused, then accepted
             "64 bytes from web-on-host1",                                // overlay across hosts, by name
             "64 bytes from db-on-host2",
         ] {
