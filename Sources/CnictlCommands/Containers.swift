@@ -27,7 +27,7 @@ struct Containers {
 
     /// ADDs the container to `network` on its next free interface; records the endpoint.
     @discardableResult
-    func attach(_ c: inout ContainerRecord, network: String, ip: String?, ip6: String?, aliases: [String], links: [String],
+    func attach(_ c: inout ContainerRecord, network: String, ip: String?, ip6: String?, mac: String? = nil, aliases: [String], links: [String],
                 ports: [PortSpec], timing: Timing? = nil) throws -> JSON {
         if c.endpoint(network) != nil { throw CLIError("container \(c.name) is already connected to network \(network)") }
         let list = try cni.load(network)
@@ -36,6 +36,10 @@ struct Containers {
         let ips = [ip, ip6].compactMap { $0 }
         for a in ips where IPAddress(a) == nil { throw CLIError("\"\(a)\" is not an IP address") }
         if !ips.isEmpty { args.append(("IP", ips.joined(separator: ","))) }
+        if let mac {
+            guard MACAddress(mac) != nil else { throw CLIError("\(mac) is not a valid mac address") }
+            args.append(("MAC", mac))
+        }
         var caps = JSONObject()
         if !aliases.isEmpty { caps["aliases"] = .object(JSONObject([(network, .array(aliases.map { .string($0) }))])) }
         if !links.isEmpty { caps["links"] = .array(links.map { .string($0) }) }
@@ -46,8 +50,9 @@ struct Containers {
         let result = try runtime.add(list, rt)
         timing?.plugins += runtime.steps.reduce(0) { $0 + $1.nanos }
         timing?.mark("attach: CNI ADD (plugins \(runtime.steps.map(\.type).joined(separator: ", ")))")
-        c.endpoints.append(ContainerRecord.Endpoint(network: network, ifname: ifname, ip: ip, ip6: ip6, aliases: aliases,
-                                                     links: links, ports: ports))
+        var ep = ContainerRecord.Endpoint(network: network, ifname: ifname, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: ports)
+        ep.mac = mac
+        c.endpoints.append(ep)
         try store.save(c)
         timing?.mark("attach: record")
         return result

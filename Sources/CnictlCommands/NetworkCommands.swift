@@ -378,12 +378,14 @@ struct NetworkGroup: ParsableCommand {
                   cnictl network connect isolated_nw container2
                   cnictl network connect --alias scoped-app local_alias container6
                   cnictl network connect --link container5:foo local_alias container4
+                  cnictl network connect --ip 172.25.3.9 --mac-address 02:42:ac:19:03:09 isolated_nw container2
                 """)
         @OptionGroup var cni: CNIOptions
         @Option(name: .customLong("ip"), help: "IPv4 address.") var ip: String?
         @Option(name: .customLong("ip6"), help: "IPv6 address.") var ip6: String?
         @Option(name: .customLong("alias"), help: "Network-scoped alias (repeatable).") var aliases: [String] = []
         @Option(name: .customLong("link"), help: "CONTAINER:ALIAS, for this container only (repeatable).") var links: [String] = []
+        @Option(name: .customLong("mac-address"), help: "The container's MAC address on the network.") var mac: String?
         @Argument(help: "Network.") var network: String
         @Argument(help: "Container.") var container: String
 
@@ -401,7 +403,7 @@ struct NetworkGroup: ParsableCommand {
                     try store.save(c)
                     return
                 }
-                try ctrs.attach(&c, network: network, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: [])
+                try ctrs.attach(&c, network: network, ip: ip, ip6: ip6, mac: mac, aliases: aliases, links: links, ports: [])
             }
         }
     }
@@ -546,6 +548,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("ip6"), help: "IPv6 address.") var ip6: String?
     @Option(name: .customLong("network-alias"), help: "Network-scoped alias (repeatable).") var aliases: [String] = []
     @Option(name: .customLong("link"), help: "CONTAINER:ALIAS (repeatable).") var links: [String] = []
+    @Option(name: .customLong("mac-address"), help: "The container's MAC address on the network.") var mac: String?
     @Option(name: [.short, .customLong("publish")], help: "[HOSTIP:]HOSTPORT:PORT[/PROTO] (repeatable).") var publish: [String] = []
     @Flag(name: .customLong("timing"), help: "Print where the time went (stderr).") var timing = false
 
@@ -569,6 +572,7 @@ struct RunCommand: ParsableCommand {
                     throw CLIError("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
                 }
                 if ip != nil || ip6 != nil { throw CLIError("user specified IP address is supported on user defined networks only") }
+                if mac != nil && builtin == .host { throw CLIError("conflicting options: mac-address and the network mode") }
                 if !aliases.isEmpty { throw CLIError("network-scoped alias is supported only for containers in user defined networks") }
                 if !links.isEmpty { throw CLIError("links are supported only for containers on the default bridge or user-defined networks") }
                 if !ports.isEmpty {
@@ -599,7 +603,7 @@ struct RunCommand: ParsableCommand {
                 try store.save(c)
                 // On `none`: the namespace with lo only.
                 if builtin == nil {
-                    try ctrs.attach(&c, network: net, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: ports, timing: t)
+                    try ctrs.attach(&c, network: net, ip: ip, ip6: ip6, mac: mac, aliases: aliases, links: links, ports: ports, timing: t)
                 }
             } catch {
                 for ep in c.endpoints.reversed() { try? ctrs.detach(&c, network: ep.network, force: true) }

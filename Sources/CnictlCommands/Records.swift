@@ -151,11 +151,14 @@ struct ContainerRecord {
         var aliases: [String]
         var links: [String]
         var ports: [PortSpec]
+        /// A MAC address asked for (--mac-address).
+        var mac: String?
 
         var json: JSON {
             var o: [(String, JSON)] = [("Network", .string(network)), ("Ifname", .string(ifname))]
             if let ip { o.append(("IP", .string(ip))) }
             if let ip6 { o.append(("IP6", .string(ip6))) }
+            if let mac { o.append(("MAC", .string(mac))) }
             o.append(("Aliases", .array(aliases.map { .string($0) })))
             o.append(("Links", .array(links.map { .string($0) })))
             o.append(("Ports", .array(ports.map { .string($0.description) })))
@@ -173,6 +176,7 @@ struct ContainerRecord {
                       aliases: (j["Aliases"]?.arrayValue ?? []).compactMap(\.stringValue),
                       links: (j["Links"]?.arrayValue ?? []).compactMap(\.stringValue),
                       ports: (j["Ports"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap { try? PortSpec($0) } })
+            mac = j["MAC"]?.stringValue
         }
     }
 

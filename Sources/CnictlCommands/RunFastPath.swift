@@ -33,6 +33,7 @@ extension RunCommand {
             "--ip6": .value(repeating: false) { $0.ip6 = $1 },
             "--network-alias": .value(repeating: true) { $0.aliases.append($1) },
             "--link": .value(repeating: true) { $0.links.append($1) },
+            "--mac-address": .value(repeating: false) { $0.mac = $1 },
             "-p": publish,
             "--publish": publish,
             "--timing": .flag { $0.timing = true },
@@ -53,6 +54,7 @@ extension RunCommand {
         c.ip6 = nil
         c.aliases = []
         c.links = []
+        c.mac = nil
         c.publish = []
         c.timing = false
         var seen = Set<String>()

@@ -207,7 +207,8 @@ struct DockerStyleCommands {
             let id = ok(lab, ["network", "create", "--subnet", "172.26.0.0/16", "--label", "env=prod", "--label", "tier=", "lf_a"])
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             _ = ok(lab, ["network", "create", "--subnet", "172.27.0.0/16", "--ipv6", "--subnet", "fd27::/64", "--label", "env=dev", "lf_b"])
-            let cid = ok(lab, ["run", "--name", c1, "--network", "lf_a", "--ip", "172.26.0.9", "--network-alias", "web", "-p", "8089:80"])
+            let cid = ok(lab, ["run", "--name", c1, "--network", "lf_a", "--ip", "172.26.0.9", "--network-alias", "web", "-p", "8089:80",
+                                "--mac-address", "02:42:ac:1a:00:09"])
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             _ = ok(lab, ["run", "--name", c2])
             func names(_ args: [String]) -> [String] {
@@ -258,7 +259,9 @@ struct DockerStyleCommands {
             #expect(ep["NetworkID"]?.stringValue == id && ep["Aliases"] == .array(["web"]) && ep["GwPriority"]?.intValue == 0)
             #expect(ep["DNSNames"] == .array([.string(c1), "web", .string(String(cid.prefix(12)))]))
             let mac = lab.ctl(["exec", c1, "--", "cat", "/sys/class/net/eth0/address"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(ep["MacAddress"]?.stringValue == mac && mac.count == 17)
+            #expect(ep["MacAddress"]?.stringValue == mac && mac == "02:42:ac:1a:00:09")
+            refused(lab, ["run", "--name", lab.id + "-m", "--network", "lf_a", "--mac-address", "zz"], "zz is not a valid mac address")
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(lab.id)-m"))
             #expect(insp[0]["NetworkSettings"]?["Ports"]?["80/tcp"] == .array([["HostIp": "0.0.0.0", "HostPort": "8089"]]))
             #expect(insp[0]["NetworkSettings"]?["SandboxKey"]?.stringValue == "/run/netns/\(c1)")
             // On the default bridge: no DNS names, no IPAMConfig, as Docker's.
