@@ -48,6 +48,13 @@ final class EtcdTransport: @unchecked Sendable {
         self.config = config
         var c = HTTPClient.Configuration()
         c.timeout = .init(connect: .milliseconds(Int64(config.timeoutMs)), read: nil)
+        // HTTP/1.1 only. Over TLS etcd offers HTTP/2 (ALPN h2), and async-http-client's HTTP/2
+        // handler crashes the process when a stream is reset or the connection goes away at
+        // the wrong moment (a force unwrap in HTTP2ClientRequestHandler, line 249;
+        // swift-server/async-http-client#922, open): our agents died of it now and then, on
+        // a watch cancelled or a member restarted. HTTP/1.1 gives each concurrent request its
+        // own pooled connection, which is all the agent needs.
+        c.httpVersion = .http1Only
         if config.usesTLS {
             var tls = TLSConfiguration.makeClientConfiguration()
             if let ca = config.caFile {
