@@ -291,7 +291,8 @@ struct CNICtl: ParsableCommand {
             plugins from --cni-path (or $CNI_PATH, default /opt/cni/bin).
             """,
         subcommands: [Add.self, Check.self, Del.self, GC.self, Status.self, Version.self, Netns.self,
-                      NetworkGroup.self, RunCommand.self, ExecCommand.self, PsCommand.self, RmCommand.self, InspectCommand.self])
+                      NetworkGroup.self, RunCommand.self, ExecCommand.self, PsCommand.self, RmCommand.self, InspectCommand.self,
+                      StopCommand.self, StartCommand.self, RestartCommand.self])
 }
 
 /// The entry point. `cnictl run` is on the hot path of every container start: its plain

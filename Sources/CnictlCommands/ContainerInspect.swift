@@ -50,7 +50,7 @@ struct ContainerInspect {
         let mode = c.mode?.rawValue ?? c.endpoints.first?.network ?? "none"
         return .object(JSONObject([
             ("Id", .string(c.id)), ("Created", .string(c.created)), ("Name", .string("/" + c.name)),
-            ("State", ["Status": "running", "Running": true]),
+            ("State", ["Status": .string(c.running ? "running" : "exited"), "Running": .bool(c.running)]),
             ("HostConfig", ["NetworkMode": .string(mode)]),
             ("NetworkSettings", .object(JSONObject([
                 ("SandboxID", .string(c.hasNamespace ? String(stableHash(c.netns)) : "")),

@@ -25,36 +25,51 @@ struct Containers {
         try networks.write(n, conflist: networks.conflist(n, kv: nil, underlay: nil, dns: false))
     }
 
-    /// ADDs the container to `network` on its next free interface; records the endpoint.
+    /// ADDs the container to `network` on its next free interface; records the endpoint. A
+    /// stopped container only records it: `start` attaches it.
     @discardableResult
     func attach(_ c: inout ContainerRecord, network: String, ip: String?, ip6: String?, mac: String? = nil, aliases: [String], links: [String],
                 ports: [PortSpec], timing: Timing? = nil) throws -> JSON {
         if c.endpoint(network) != nil { throw CLIError("container \(c.name) is already connected to network \(network)") }
-        let list = try cni.load(network)
-        let ifname = c.nextIfname
-        var args: [(String, String)] = [("IgnoreUnknown", "1"), ("K8S_POD_NAME", c.name)]
-        let ips = [ip, ip6].compactMap { $0 }
-        for a in ips where IPAddress(a) == nil { throw CLIError("\"\(a)\" is not an IP address") }
-        if !ips.isEmpty { args.append(("IP", ips.joined(separator: ","))) }
-        if let mac {
-            guard MACAddress(mac) != nil else { throw CLIError("\(mac) is not a valid mac address") }
-            args.append(("MAC", mac))
+        var ep = ContainerRecord.Endpoint(network: network, ifname: c.nextIfname, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: ports)
+        ep.mac = mac
+        guard c.running else {
+            _ = try cni.load(network)
+            try Containers.validate(ep)
+            c.endpoints.append(ep)
+            try store.save(c)
+            return .object(JSONObject())
         }
+        let result = try add(c, ep, timing: timing)
+        c.endpoints.append(ep)
+        try store.save(c)
+        timing?.mark("attach: record")
+        return result
+    }
+
+    static func validate(_ ep: ContainerRecord.Endpoint) throws {
+        for a in [ep.ip, ep.ip6].compactMap({ $0 }) where IPAddress(a) == nil { throw CLIError("\"\(a)\" is not an IP address") }
+        if let mac = ep.mac, MACAddress(mac) == nil { throw CLIError("\(mac) is not a valid mac address") }
+    }
+
+    /// The CNI ADD of an endpoint: its requested addresses and MAC, names, links and ports.
+    func add(_ c: ContainerRecord, _ ep: ContainerRecord.Endpoint, timing: Timing? = nil) throws -> JSON {
+        try Containers.validate(ep)
+        let list = try cni.load(ep.network)
+        var args: [(String, String)] = [("IgnoreUnknown", "1"), ("K8S_POD_NAME", c.name)]
+        let ips = [ep.ip, ep.ip6].compactMap { $0 }
+        if !ips.isEmpty { args.append(("IP", ips.joined(separator: ","))) }
+        if let mac = ep.mac ?? ep.lastMAC { args.append(("MAC", mac)) }
         var caps = JSONObject()
-        if !aliases.isEmpty { caps["aliases"] = .object(JSONObject([(network, .array(aliases.map { .string($0) }))])) }
-        if !links.isEmpty { caps["links"] = .array(links.map { .string($0) }) }
-        if !ports.isEmpty { caps["portMappings"] = .array(ports.map(\.capability)) }
-        let rt = Runtime.Attachment(containerID: c.id, netns: c.netns, ifname: ifname, args: args, capabilityArgs: caps)
+        if !ep.aliases.isEmpty { caps["aliases"] = .object(JSONObject([(ep.network, .array(ep.aliases.map { .string($0) }))])) }
+        if !ep.links.isEmpty { caps["links"] = .array(ep.links.map { .string($0) }) }
+        if !ep.ports.isEmpty { caps["portMappings"] = .array(ep.ports.map(\.capability)) }
+        let rt = Runtime.Attachment(containerID: c.id, netns: c.netns, ifname: ep.ifname, args: args, capabilityArgs: caps)
         var runtime = cni.runtime()
         timing?.mark("attach: prepare")
         let result = try runtime.add(list, rt)
         timing?.plugins += runtime.steps.reduce(0) { $0 + $1.nanos }
         timing?.mark("attach: CNI ADD (plugins \(runtime.steps.map(\.type).joined(separator: ", ")))")
-        var ep = ContainerRecord.Endpoint(network: network, ifname: ifname, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: ports)
-        ep.mac = mac
-        c.endpoints.append(ep)
-        try store.save(c)
-        timing?.mark("attach: record")
         return result
     }
 
@@ -63,6 +78,15 @@ struct Containers {
     /// are asked to garbage-collect everything no known container holds.
     func detach(_ c: inout ContainerRecord, network: String, force: Bool) throws {
         guard let ep = c.endpoint(network) else { throw CLIError("container \(c.name) is not connected to network \(network)") }
+        if c.running { try remove(c, ep, force: force) }
+        c.endpoints.removeAll { $0.network == network }
+        try store.save(c)
+        if c.running { NetnsResolvConf.update(cni.runtime(), netns: c.netns) }
+    }
+
+    /// The CNI DEL of an endpoint (the record keeps it).
+    func remove(_ c: ContainerRecord, _ ep: ContainerRecord.Endpoint, force: Bool) throws {
+        let network = ep.network
         let rt = Runtime.Attachment(containerID: c.id, netns: c.netns, ifname: ep.ifname)
         do {
             let list = try cni.load(network)
@@ -80,9 +104,6 @@ struct Containers {
                 try? runtime.gc(list, valid: valid)
             }
         }
-        c.endpoints.removeAll { $0.network == network }
-        try store.save(c)
-        NetnsResolvConf.update(cni.runtime(), netns: c.netns)
     }
 
     /// Finds a container by name or ID prefix.

@@ -643,6 +643,7 @@ struct ExecCommand: ParsableCommand {
             guard !cmd.isEmpty else { throw CLIError("no command given (cnictl exec NAME -- CMD …)") }
             let store = Store()
             let record = try? Containers(cni: CNIOptions(), store: store).find(container)
+            if let record, !record.running { throw CLIError("container \(record.name) is not running") }
             if record?.mode == .host {
                 // On the host network: the command runs here, in cnictl's own namespace.
                 let cargs = cmd.map { strdup($0) } + [nil]
@@ -666,6 +667,7 @@ struct PsCommand: ParsableCommand {
                                                     discussion: "Examples:\n  cnictl ps\n  cnictl ps --format json")
     @OptionGroup var cni: CNIOptions
     @Option(name: .customLong("format"), help: "table or json") var format = OutputFormat.table
+    @Flag(name: [.short, .customLong("all")], help: "Stopped containers too.") var all = false
 
     func run() throws {
         try reporting {
@@ -673,7 +675,7 @@ struct PsCommand: ParsableCommand {
             let ctrs = Containers(cni: cni, store: store)
             var rows: [[String]] = []
             var json: [JSON] = []
-            for c in store.containers() {
+            for c in store.containers() where c.running || all {
                 var addrs: [String] = []
                 var nets: [(String, JSON)] = []
                 for ep in c.endpoints {

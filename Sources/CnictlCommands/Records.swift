@@ -153,12 +153,15 @@ struct ContainerRecord {
         var ports: [PortSpec]
         /// A MAC address asked for (--mac-address).
         var mac: String?
+        /// The MAC it had when stopped (given again at start unless `mac` is set).
+        var lastMAC: String?
 
         var json: JSON {
             var o: [(String, JSON)] = [("Network", .string(network)), ("Ifname", .string(ifname))]
             if let ip { o.append(("IP", .string(ip))) }
             if let ip6 { o.append(("IP6", .string(ip6))) }
             if let mac { o.append(("MAC", .string(mac))) }
+            if let lastMAC { o.append(("LastMAC", .string(lastMAC))) }
             o.append(("Aliases", .array(aliases.map { .string($0) })))
             o.append(("Links", .array(links.map { .string($0) })))
             o.append(("Ports", .array(ports.map { .string($0.description) })))
@@ -177,6 +180,7 @@ struct ContainerRecord {
                       links: (j["Links"]?.arrayValue ?? []).compactMap(\.stringValue),
                       ports: (j["Ports"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap { try? PortSpec($0) } })
             mac = j["MAC"]?.stringValue
+            lastMAC = j["LastMAC"]?.stringValue
         }
     }
 
@@ -186,6 +190,8 @@ struct ContainerRecord {
     var endpoints: [Endpoint]
     /// On Docker's `host` or `none` network (then `endpoints` is empty), else nil.
     var mode: BuiltinNetwork?
+    /// False once stopped: its endpoints are recorded, not attached, until `start`.
+    var running = true
 
     var netns: String { "/run/netns/\(name)" }
     /// Whether the container has a namespace of its own (not on `host`).
@@ -197,6 +203,7 @@ struct ContainerRecord {
         var o: [(String, JSON)] = [("Name", .string(name)), ("Id", .string(id)), ("Created", .string(created)),
                                    ("Endpoints", .array(endpoints.map(\.json)))]
         if let mode { o.append(("NetworkMode", .string(mode.rawValue))) }
+        if !running { o.append(("Running", false)) }
         return .object(JSONObject(o))
     }
 
@@ -209,6 +216,7 @@ struct ContainerRecord {
         self.init(name: n, id: id, created: j["Created"]?.stringValue ?? "",
                   endpoints: (j["Endpoints"]?.arrayValue ?? []).compactMap(Endpoint.init(json:)),
                   mode: j["NetworkMode"]?.stringValue.flatMap(BuiltinNetwork.init(name:)))
+        running = j["Running"]?.boolValue ?? true
     }
 
     func endpoint(_ network: String) -> Endpoint? { endpoints.first { $0.network == network } }

@@ -274,6 +274,57 @@ struct DockerStyleCommands {
         }
     }
 
+    /// stop / start / restart: the processes end, the networks are detached (names gone),
+    /// and come back with the pinned address, the names and aliases.
+    @Test func stopStartRestart() throws {
+        try withLab { lab in
+            let c1 = lab.id + "-s1", c2 = lab.id + "-s2"
+            _ = ok(lab, ["network", "create", "--subnet", "172.28.0.0/16", "ss"])
+            _ = ok(lab, ["run", "--name", c1, "--network", "ss", "--ip", "172.28.0.50", "--network-alias", "app"])
+            _ = ok(lab, ["run", "--name", c2, "--network", "ss"])
+            #expect(dig(lab, c2, c1) == ["172.28.0.50"] && dig(lab, c2, "app") == ["172.28.0.50"])
+            // A process in c1, which stop must end.
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: nsenterCommand)
+            p.arguments = ["--net=" + lab.path(lab.host), buildDir + "/cnictl", "exec", c1, "--", "sleep", "300"]
+            p.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SWIFTCNI_STATE_DIR": lab.root + "/state", "SWIFTCNI_RUN_DIR": lab.runDir]
+            try p.run()
+            defer { if p.isRunning { p.terminate() } }
+            var seen = false
+            for _ in 0..<100 where !seen { seen = lab.exec(lab.host, "ip netns pids \(c1)").out.contains(where: \.isNumber); if !seen { usleep(20_000) } }
+            #expect(seen, "the sleep never ran in \(c1)")
+            #expect(ok(lab, ["stop", "-t", "1", c1]) == c1 + "\n")
+            p.waitUntilExit()
+            #expect(lab.exec(lab.host, "ip netns pids \(c1)").out == "")
+            #expect(dig(lab, c2, c1) == [] && dig(lab, c2, "app") == [])
+            #expect(lab.exec(c1, "\(ipCommand) -o link show").out.split(separator: "\n").count == 1)  // lo only
+            refused(lab, ["exec", c1, "--", "true"], "container \(c1) is not running")
+            #expect(!ok(lab, ["ps"]).contains(c1) && ok(lab, ["ps", "-a"]).contains(c1))
+            let st = try JSON.parse(ok(lab, ["inspect", c1])).arrayValue?.first?["State"]
+            #expect(st == ["Status": "exited", "Running": false])
+            #expect(ok(lab, ["start", c1]) == c1 + "\n")
+            #expect(dig(lab, c2, c1) == ["172.28.0.50"] && dig(lab, c2, "app") == ["172.28.0.50"])
+            #expect(lab.ctl(["exec", c2, "--", "ping", "-c", "1", "-W", "2", c1]).status == 0)
+            #expect(try JSON.parse(ok(lab, ["inspect", c1])).arrayValue?.first?["State"]?["Running"] == true)
+            // Restart of a container with a dynamic address: still found by name.
+            let mac2 = lab.exec(c2, "cat /sys/class/net/eth0/address").out
+            #expect(ok(lab, ["restart", "-t", "0", c2]) == c2 + "\n")
+            #expect(lab.exec(c2, "cat /sys/class/net/eth0/address").out == mac2)  // the same MAC, as Docker keeps it
+            #expect(lab.ctl(["exec", c1, "--", "ping", "-c", "1", "-W", "2", c2]).status == 0)
+            // A stopped container can be connected (attached at start) and removed.
+            _ = ok(lab, ["stop", c2])
+            _ = ok(lab, ["network", "connect", "bridge", c2])
+            #expect(lab.exec(c2, "\(ipCommand) -o link show").out.split(separator: "\n").count == 1)
+            _ = ok(lab, ["start", c2])
+            #expect(lab.exec(c2, "\(ipCommand) -o addr show dev eth1").out.contains("172.17."))
+            _ = ok(lab, ["stop", c2])
+            #expect(ok(lab, ["rm", c1, c2]) == "\(c1)\n\(c2)\n")
+            _ = ok(lab, ["network", "rm", "ss"])
+            #expect(allocations(lab, "ss").isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(c2)"))
+        }
+    }
+
     @Test func linksAndAliasesScopedLikeDocker() throws {
         try withLab { lab in
             let c4 = lab.id + "-container4", c5 = lab.id + "-container5", c6 = lab.id + "-container6", c7 = lab.id + "-container7"
