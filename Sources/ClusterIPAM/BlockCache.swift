@@ -13,6 +13,9 @@ public final class BlockCache: @unchecked Sendable {
     /// network → block → (its contents, nil once deleted; the revision that made it so).
     private var entries: [String: [IPNetwork: (block: AddressBlock?, revision: Int64)]] = [:]
     private var complete = false
+    /// Networks where a write of this agent may have committed unseen (its answer was lost):
+    /// their copy is not used until a read of etcd refreshes it.
+    private var dirty = Set<String>()
 
     public init() {}
 
@@ -50,10 +53,25 @@ public final class BlockCache: @unchecked Sendable {
         }
     }
 
-    /// The network's blocks with their revisions, or nil when the copy is not complete.
+    /// A write to `network`'s blocks failed without an answer: it may have committed.
+    public func markDirty(_ network: String) { lock.locked { _ = dirty.insert(network) } }
+
+    /// What a read of etcd at `revision` found: it replaces what is older in the copy.
+    func refresh(_ network: String, _ read: BlockStore.Snapshot, revision: Int64) {
+        lock.locked {
+            var e = entries[network] ?? [:]
+            for (cidr, have) in e where read[cidr] == nil && have.revision <= revision { e[cidr] = (nil, revision) }
+            for (cidr, r) in read where (e[cidr]?.revision ?? 0) <= r.revision { e[cidr] = (r.block, r.revision) }
+            entries[network] = e
+            dirty.remove(network)
+        }
+    }
+
+    /// The network's blocks with their revisions, or nil when the copy is not complete (or
+    /// the network's is in doubt).
     func snapshot(_ network: String) -> BlockStore.Snapshot? {
         lock.locked {
-            guard complete else { return nil }
+            guard complete, !dirty.contains(network) else { return nil }
             var out: BlockStore.Snapshot = [:]
             for (cidr, e) in entries[network] ?? [:] { if let b = e.block { out[cidr] = (b, e.revision) } }
             return out

@@ -33,17 +33,28 @@ public final class BlockStore {
     func key(_ cidr: IPNetwork) -> String { keys.block(network, AddressBlock(cidr: cidr, host: "").keyName) }
 
     func read() throws -> Snapshot {
-        let (kvs, _) = try client.range(prefix: keys.blocks(network))
+        let (kvs, rev) = try client.range(prefix: keys.blocks(network))
         var out: Snapshot = [:]
         for kv in kvs { if let b = AddressBlock(bytes: kv.value) { out[b.cidr] = (b, kv.modRevision) } }
+        cache?.refresh(network, out, revision: rev)
         return out
     }
 
-    /// What a change's attempt starts from: the cached blocks on the first (when the cache is
-    /// complete), etcd's on the others (the compare-and-swap failed: something changed).
-    func start(_ attempt: Int) throws -> Snapshot {
-        if attempt == 0, let s = cache?.snapshot(network) { return s }
+    /// What an ADD's attempt starts from: the cached blocks on the first (when the copy is
+    /// complete and not in doubt, and the request is not a retry, whose lost first attempt
+    /// may have claimed what the copy has not seen), etcd's on the others (the
+    /// compare-and-swap failed: something changed).
+    func start(_ attempt: Int, useCache: Bool) throws -> Snapshot {
+        if attempt == 0, useCache, let s = cache?.snapshot(network) { return s }
         return try read()
+    }
+
+    /// A transaction whose answer is lost may have committed: the copy is in doubt until read.
+    func transaction(_ conds: [EtcdClient.Condition], puts: [(String, [UInt8])], deletes: [String] = []) throws -> (Bool, Int64) {
+        do { return try client.transaction(conds, puts: puts, deletes: deletes) } catch {
+            cache?.markDirty(network)
+            throw error
+        }
     }
 
     /// Every block of the network as it is now (status, tests, cnictl).
@@ -61,11 +72,11 @@ public final class BlockStore {
     /// Claims one address per range set for `owner` (the requested one where given), and in
     /// the same transaction puts what `extra` returns for the addresses. An earlier attempt of
     /// the same request (`token`) that committed and lost its answer is found and returned.
-    public func allocate(owner: Attachment, token: String, layouts: [BlockLayout], requested: [IPAddress?],
+    public func allocate(owner: Attachment, token: String, layouts: [BlockLayout], requested: [IPAddress?], retried: Bool = false,
                          extra: ([IPAddress]) -> [(String, [UInt8])]) throws -> (ips: [CNIIPConfig], revision: Int64) {
         let claim = BlockClaim(containerID: owner.containerID, ifname: owner.ifname, host: host, token: token)
         for attempt in 0..<attempts {
-            let snap = try start(attempt)
+            let snap = try start(attempt, useCache: !retried)
             var changed: [IPNetwork: AddressBlock] = [:]
             var ips: [CNIIPConfig] = []
             func current(_ c: IPNetwork) -> AddressBlock? { changed[c] ?? snap[c]?.block }
@@ -121,7 +132,7 @@ public final class BlockStore {
             }
             let conds = changed.keys.map { condition($0, snap) }
             let puts = changed.values.map { (key($0.cidr), $0.json.serializedBytes()) } + extra(ips.map(\.address.address))
-            let (ok, rev) = try client.transaction(conds, puts: puts)
+            let (ok, rev) = try transaction(conds, puts: puts)
             if ok {
                 for b in changed.values { cache?.set(network, b.cidr, b, revision: rev) }
                 return (ips, rev)
@@ -138,14 +149,15 @@ public final class BlockStore {
     /// Applies `change` to every block (nil: leave it, an empty claim list with `delete`:
     /// remove the block) by compare-and-swap, re-reading whatever changed meanwhile.
     func update(_ change: (AddressBlock, Snapshot) -> (AddressBlock, delete: Bool)?) throws {
-        for attempt in 0..<attempts {
-            let snap = try start(attempt)
+        // Always from etcd: on a copy that had not seen a claim, DEL would find nothing to release.
+        for _ in 0..<attempts {
+            let snap = try read()
             var allDone = true
             for (cidr, s) in snap.sorted(by: { $0.key.networkAddress < $1.key.networkAddress }) {
                 guard let (nb, delete) = change(s.block, snap), nb != s.block || delete else { continue }
                 let (ok, rev) = delete
-                    ? try client.transaction([.modifiedAt(key(cidr), s.revision)], puts: [], deletes: [key(cidr)])
-                    : try client.transaction([.modifiedAt(key(cidr), s.revision)], puts: [(key(cidr), nb.json.serializedBytes())])
+                    ? try transaction([.modifiedAt(key(cidr), s.revision)], puts: [], deletes: [key(cidr)])
+                    : try transaction([.modifiedAt(key(cidr), s.revision)], puts: [(key(cidr), nb.json.serializedBytes())])
                 if ok { cache?.set(network, cidr, delete ? nil : nb, revision: rev) } else { allDone = false }
             }
             if allDone { return }

@@ -59,11 +59,13 @@ public enum AgentClient {
     /// request may be carried out twice (an IPAM ADD carries a token of the plugin's run, so
     /// its retry gets back what the lost attempt claimed).
     public static func call(_ verb: String, _ body: JSON, settings: OverlayLocal.AgentSettings?) throws -> JSON {
-        let line = "\(verb) \(body.serialized())"
         var reply = ""
         for attempt in 0..<2 {
+            // The second attempt says it is one: what the first did may have taken effect.
+            var b = body
+            if attempt == 1, case .object(var o) = body { o["retried"] = true; b = .object(o) }
             do {
-                reply = try daemon.request(line, timeoutMs: timeoutMs)
+                reply = try daemon.request("\(verb) \(b.serialized())", timeoutMs: timeoutMs)
                 break
             } catch let e as DaemonUnavailable {
                 guard attempt == 0, let settings else {

@@ -87,7 +87,8 @@ extension OverlayAgent {
             let key = keys.endpoint(req.name, host: settings.host, containerID: req.containerID, ifname: req.ifname)
             let requested = try cfg.requestedPerSet()
             let (ips, rev) = try lock.locked {
-                try store.allocate(owner: owner, token: token, layouts: layouts, requested: requested) { addrs in
+                try store.allocate(owner: owner, token: token, layouts: layouts, requested: requested,
+                                   retried: try r.bool("retried") ?? false) { addrs in
                     guard var rec = record else { return [] }
                     rec.ips = addrs
                     return [(key, rec.json.serializedBytes())]

@@ -107,6 +107,17 @@ import IPAM
         #expect(c.snapshot("n")?[cidr] == nil)
         c.set("n", cidr, block(["10.10.0.70"]), revision: 13)
         #expect(c.snapshot("n")?[cidr]?.revision == 13)
+        // A write whose answer was lost: the copy is not used until a read refreshes it; the
+        // read replaces what is older (a block it no longer finds is gone) and keeps what is newer.
+        c.markDirty("n")
+        #expect(c.snapshot("n") == nil)
+        let other = IPNetwork("10.10.0.128/26")!
+        c.set("n", other, AddressBlock(cidr: other, host: "b"), revision: 20)
+        c.refresh("n", [cidr: (block(["10.10.0.71"]), 15)], revision: 18)
+        #expect(c.snapshot("n")?[cidr]?.revision == 15)
+        #expect(c.snapshot("n")?[other]?.revision == 20)  // newer than the read: kept
+        c.refresh("n", [:], revision: 25)
+        #expect(c.snapshot("n")?.isEmpty == true)
         c.invalidate()
         #expect(c.snapshot("n") == nil)
     }
