@@ -44,6 +44,7 @@ struct NetworkGroup: ParsableCommand {
         @Option(name: .customLong("aux-address"), help: "NAME=IP never handed out (repeatable).") var aux: [String] = []
         @Flag(name: .customLong("internal"), help: "No traffic to or from outside the network.") var isInternal = false
         @Flag(name: .customLong("ipv6"), help: "Also an IPv6 subnet.") var ipv6 = false
+        @Option(name: .customLong("ipv4"), help: "IPv4 addresses (true, the default; --ipv4=false with --ipv6: IPv6 only).") var ipv4 = true
         @Option(name: [.short, .customLong("opt")], help: "Driver option KEY=VALUE (repeatable).") var opts: [String] = []
         @Option(name: .customLong("label"), help: "Label KEY=VALUE (repeatable).") var labels: [String] = []
         @Option(name: .customLong("kv"), help: "Overlay: etcd endpoints, etcd://HOST:PORT[,…].") var kv: [String] = []
@@ -85,6 +86,7 @@ struct NetworkGroup: ParsableCommand {
                 }
                 spec.isInternal = isInternal
                 spec.ipv6 = ipv6
+                spec.ipv4 = ipv4
                 spec.options = try Create.pairs(opts, "-o")
                 spec.labels = try Create.pairs(labels, "--label")
                 spec.force = force
@@ -177,7 +179,7 @@ struct NetworkGroup: ParsableCommand {
                           f.labels(n.record?.labels ?? []) else { continue }
                     let id = noTrunc ? n.id : String(n.id.prefix(12))
                     let labels = (n.record?.labels ?? []).map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-                    let v4 = n.record.map { $0.pools.isEmpty || $0.pools.contains { $0.subnet.family == .v4 } } ?? true
+                    let v4 = n.record?.ipv4 ?? true
                     rows.append(JSONObject([
                         ("ID", .string(id)), ("Name", .string(n.name)), ("Driver", .string(n.driver)), ("Scope", .string(n.scope)),
                         ("IPv4", .string(String(v4))), ("IPv6", .string(String(n.record?.ipv6 ?? false))),
@@ -233,7 +235,8 @@ struct NetworkGroup: ParsableCommand {
                     let pools = r?.pools.map(\.json) ?? []
                     var o: [(String, JSON)] = [
                         ("Name", .string(name)), ("Id", .string(r?.id ?? String(stableHash(name)))), ("Created", .string(r?.created ?? "")),
-                        ("Scope", .string(r?.scope ?? "local")), ("Driver", .string(driver)), ("EnableIPv6", .bool(r?.ipv6 ?? false)),
+                        ("Scope", .string(r?.scope ?? "local")), ("Driver", .string(driver)), ("EnableIPv4", .bool(r?.ipv4 ?? true)),
+                        ("EnableIPv6", .bool(r?.ipv6 ?? false)),
                         ("IPAM", ["Driver": "default", "Options": .object(JSONObject()), "Config": .array(pools)]),
                         ("Internal", .bool(r?.isInternal ?? (first["internal"]?.boolValue ?? false))),
                         ("Attachable", false), ("Ingress", false), ("ConfigFrom", ["Network": ""]), ("ConfigOnly", false),

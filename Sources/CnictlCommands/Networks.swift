@@ -32,6 +32,7 @@ struct NetworkSpec {
     var aux: [(String, IPAddress)] = []
     var isInternal = false
     var ipv6 = false
+    var ipv4 = true
     var options: [(String, String)] = []
     var labels: [(String, String)] = []
     var force = false
@@ -118,7 +119,14 @@ struct Networks {
             default: break
             }
         }
-        if spec.subnets.isEmpty {
+        if !spec.ipv4 {
+            // Docker's IPv6-only network (--ipv6 --ipv4=false).
+            if !spec.ipv6 { throw CLIError("IPv4 or IPv6 must be enabled") }
+            if let s = spec.subnets.first(where: { $0.family == .v4 }) {
+                throw CLIError("IPv4 subnet \(s) given, but IPv4 is disabled (--ipv4=false)")
+            }
+        }
+        if spec.subnets.isEmpty && spec.ipv4 {
             if !spec.gateways.isEmpty || !spec.ipRanges.isEmpty || !spec.aux.isEmpty {
                 throw CLIError("--gateway, --ip-range and --aux-address need --subnet")
             }
@@ -181,8 +189,10 @@ struct Networks {
                 vni = (4096...).first { !used.contains($0) }
             }
         }
-        return NetworkRecord(name: spec.name, id: randomID(), created: nowTimestamp(), driver: spec.driver, ipv6: spec.ipv6,
-                             isInternal: spec.isInternal, pools: pools, options: spec.options, labels: spec.labels, vni: vni)
+        var record = NetworkRecord(name: spec.name, id: randomID(), created: nowTimestamp(), driver: spec.driver, ipv6: spec.ipv6,
+                                   isInternal: spec.isInternal, pools: pools, options: spec.options, labels: spec.labels, vni: vni)
+        record.ipv4 = spec.ipv4
+        return record
     }
 
     /// The conflist of a network record.
@@ -199,7 +209,7 @@ struct Networks {
         var ipam: [(String, JSON)] = [("type", "host-local"), ("dataDir", .string(Posix.join(SuitePaths.stateDirectory, "ipam")))]
         if n.driver == "overlay" {
             // Docker's several subnets: several ranges of one range set (one address each).
-            ipam.append(("ranges", .array([.array(v4.map(range))] + (v6.isEmpty ? [] : [.array(v6.map(range))]))))
+            ipam.append(("ranges", .array((v4.isEmpty ? [] : [.array(v4.map(range))]) + (v6.isEmpty ? [] : [.array(v6.map(range))]))))
         } else {
             ipam.append(("ranges", .array(v4.map { .array([range($0)]) } + v6.map { .array([range($0)]) })))
         }

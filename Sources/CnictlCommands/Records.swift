@@ -102,6 +102,8 @@ struct NetworkRecord {
     var created: String
     var driver: String
     var ipv6: Bool
+    /// False for an IPv6-only network (--ipv4=false).
+    var ipv4 = true
     var isInternal: Bool
     var pools: [IPAMPool]
     var options: [(String, String)]
@@ -114,7 +116,7 @@ struct NetworkRecord {
     var json: JSON {
         var o: [(String, JSON)] = [
             ("Name", .string(name)), ("Id", .string(id)), ("Created", .string(created)), ("Driver", .string(driver)),
-            ("EnableIPv6", .bool(ipv6)), ("Internal", .bool(isInternal)), ("IPAM", .array(pools.map(\.json))),
+            ("EnableIPv4", .bool(ipv4)), ("EnableIPv6", .bool(ipv6)), ("Internal", .bool(isInternal)), ("IPAM", .array(pools.map(\.json))),
             ("Options", .object(JSONObject(options.map { ($0.0, .string($0.1)) }))),
             ("Labels", .object(JSONObject(labels.map { ($0.0, .string($0.1)) }))),
         ]
@@ -136,6 +138,7 @@ struct NetworkRecord {
                   options: (j["Options"]?.objectValue ?? JSONObject()).compactMap { m in m.value.stringValue.map { (m.key, $0) } },
                   labels: (j["Labels"]?.objectValue ?? JSONObject()).compactMap { m in m.value.stringValue.map { (m.key, $0) } },
                   vni: j["VNI"]?.intValue)
+        ipv4 = j["EnableIPv4"]?.boolValue ?? true
     }
 
     func option(_ k: String) -> String? { options.first { $0.0 == k }?.1 }

@@ -325,6 +325,47 @@ struct DockerStyleCommands {
         }
     }
 
+    /// An IPv6-only network (--ipv6 --ipv4=false): no IPv4 anywhere, names answer AAAA only,
+    /// ports publish on IPv6, inspect says EnableIPv4 false.
+    @Test func ipv6OnlyNetwork() throws {
+        try withLab { lab in
+            let out = try lab.outside()
+            let c1 = lab.id + "-v1", c2 = lab.id + "-v2"
+            refused(lab, ["network", "create", "--ipv4=false", "v6x"], "IPv4 or IPv6 must be enabled")
+            refused(lab, ["network", "create", "--ipv6", "--ipv4=false", "--subnet", "10.9.0.0/16", "v6x"],
+                    "IPv4 subnet 10.9.0.0/16 given, but IPv4 is disabled (--ipv4=false)")
+            _ = ok(lab, ["network", "create", "--ipv6", "--ipv4=false", "--subnet", "fd33::/64", "v6o"])
+            let insp = try JSON.parse(ok(lab, ["network", "inspect", "v6o"])).arrayValue![0]
+            #expect(insp["EnableIPv4"] == false && insp["EnableIPv6"] == true)
+            #expect(insp["IPAM"]?["Config"] == .array([["Subnet": "fd33::/64", "Gateway": "fd33::1"]]))
+            #expect(try JSON.parse(Array(ok(lab, ["network", "ls", "-f", "name=v6o", "--format", "json"]).utf8))["IPv4"] == "false")
+            _ = ok(lab, ["run", "--name", c1, "--network", "v6o"])
+            _ = ok(lab, ["run", "--name", c2, "--network", "v6o", "-p", "8095:80"])
+            // No IPv4 address in the containers, one global IPv6 address each.
+            #expect(!lab.exec(c1, "\(ipCommand) -o -4 addr show dev eth0").out.contains("inet "))
+            let a2 = lab.exec(c2, "\(ipCommand) -o -6 addr show dev eth0 scope global").out
+            #expect(a2.contains("inet6 fd33::"), "\(a2)")
+            // Names: AAAA only.
+            let aaaa = lab.ctl(["exec", c1, "--", "dig", "+short", "+time=1", "+tries=1", "AAAA", c2]).out.split(separator: "\n").map(String.init)
+            #expect(aaaa.count == 1 && aaaa[0].hasPrefix("fd33::") && a2.contains(aaaa[0] + "/64"), "\(aaaa)")
+            #expect(dig(lab, c1, c2) == [])  // an A query: no address
+            var reached = false
+            for _ in 0..<30 where !reached {
+                reached = lab.ctl(["exec", c1, "--", "ping", "-6", "-c", "1", "-W", "1", c2]).status == 0
+                if !reached { usleep(100_000) }
+            }
+            #expect(reached, "\(c1) cannot ping \(c2) over IPv6")
+            // The published port answers on the host's IPv6 address; nothing on IPv4.
+            // (IPv6 neighbours settle in the first second: DAD of the link-local addresses.)
+            for _ in 0..<30 where !lab.ping(c2, "2001:db8:99::2") { usleep(100_000) }
+            #expect(lab.peer("tcp", from: out, to: "2001:db8:99::1", port: 8095, serverNS: c2, serverPort: 80) == "2001:db8:99::2")
+            #expect(lab.peer("tcp", from: out, to: "192.0.2.1", port: 8095, serverNS: c2, serverPort: 80) == nil)
+            _ = ok(lab, ["rm", c1, c2])
+            _ = ok(lab, ["network", "rm", "v6o"])
+            #expect(allocations(lab, "v6o").isEmpty)
+        }
+    }
+
     @Test func linksAndAliasesScopedLikeDocker() throws {
         try withLab { lab in
             let c4 = lab.id + "-container4", c5 = lab.id + "-container5", c6 = lab.id + "-container6", c7 = lab.id + "-container7"
