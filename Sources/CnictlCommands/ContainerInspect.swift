@@ -51,7 +51,11 @@ struct ContainerInspect {
         return .object(JSONObject([
             ("Id", .string(c.id)), ("Created", .string(c.created)), ("Name", .string("/" + c.name)),
             ("State", ["Status": .string(c.running ? "running" : "exited"), "Running": .bool(c.running)]),
-            ("HostConfig", ["NetworkMode": .string(mode)]),
+            ("Config", ["Env": c.env.isEmpty ? .null : .array(c.env.map { .string("\($0.0)=\($0.1)") }),
+                        "ExposedPorts": LegacyLinks.exposed(c).isEmpty ? .null
+                            : .object(JSONObject(LegacyLinks.exposed(c).map { ("\($0.port)/\($0.proto)", .object(JSONObject())) }))]),
+            ("HostConfig", ["NetworkMode": .string(mode),
+                            "Links": c.legacyLinks.isEmpty ? .null : .array(c.legacyLinks.map { .string("/\($0.target):/\(c.name)/\($0.alias)") })]),
             ("NetworkSettings", .object(JSONObject([
                 ("SandboxID", .string(c.hasNamespace ? String(stableHash(c.netns)) : "")),
                 ("SandboxKey", .string(c.hasNamespace ? c.netns : "")),

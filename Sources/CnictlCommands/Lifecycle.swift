@@ -32,6 +32,7 @@ struct Lifecycle {
         c.running = false
         try store.save(c)
         if c.hasNamespace { NetnsResolvConf.update(ctrs.cni.runtime(), netns: c.netns) }
+        LegacyLinks(ctrs: ctrs, store: store).refresh()
     }
 
     func start(_ c: inout ContainerRecord) throws {
@@ -50,6 +51,7 @@ struct Lifecycle {
         }
         c.running = true
         try store.save(c)
+        LegacyLinks(ctrs: ctrs, store: store).refresh()
     }
 
     /// The processes whose network namespace is `netns` (as `ip netns pids`).

@@ -552,6 +552,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("network-alias"), help: "Network-scoped alias (repeatable).") var aliases: [String] = []
     @Option(name: .customLong("link"), help: "CONTAINER:ALIAS (repeatable).") var links: [String] = []
     @Option(name: .customLong("mac-address"), help: "The container's MAC address on the network.") var mac: String?
+    @Option(name: [.short, .customLong("env")], help: "KEY=VALUE in the container's environment (repeatable).") var env: [String] = []
+    @Option(name: .customLong("expose"), help: "PORT[/PROTO] the container exposes (repeatable).") var expose: [String] = []
     @Option(name: [.short, .customLong("publish")], help: "[HOSTIP:]HOSTPORT:PORT[/PROTO] (repeatable).") var publish: [String] = []
     @Flag(name: .customLong("timing"), help: "Print where the time went (stderr).") var timing = false
 
@@ -584,7 +586,8 @@ struct RunCommand: ParsableCommand {
                 }
                 if builtin == .host {
                     // The host's namespace: nothing to create, no CNI call.
-                    let c = ContainerRecord(name: name, id: randomID(), created: nowTimestamp(), endpoints: [], mode: .host)
+                    var c = ContainerRecord(name: name, id: randomID(), created: nowTimestamp(), endpoints: [], mode: .host)
+                    c.env = try env.map(LegacyLinks.parseEnv)
                     try store.save(c)
                     print(c.id)
                     return
@@ -592,22 +595,36 @@ struct RunCommand: ParsableCommand {
             }
             if network == nil { try ctrs.ensureDefaultNetwork() }
             if builtin == nil, (try? cni.load(net)) == nil { throw CLIError("network \(net) not found") }
-            if !links.isEmpty && net == "bridge" {
-                throw CLIError("--link needs a user-defined network (the default bridge has no name resolution)")
+            // On the default bridge, --link is Docker's legacy link: its target must exist.
+            var legacy: [(target: String, alias: String)] = []
+            if net == "bridge" {
+                for l in links {
+                    let (target, alias) = try LegacyLinks.parse(l)
+                    guard let tc = try? ctrs.find(target) else { throw CLIError("could not get container for \(target)") }
+                    legacy.append((tc.name, alias))
+                }
+            } else {
+                for l in links where l.split(separator: ":").count > 2 || l.isEmpty { throw CLIError("--link \(l): expected CONTAINER:ALIAS") }
             }
-            for l in links where l.split(separator: ":").count > 2 || l.isEmpty { throw CLIError("--link \(l): expected CONTAINER:ALIAS") }
+            let environment = try env.map(LegacyLinks.parseEnv)
+            let exposing = try expose.flatMap(LegacyLinks.parseExpose)
             t.mark("checks")
             try NamedNamespaces.create(name)
             let lo = try? NetlinkSocket.inNamespace(path: NamedNamespaces.path(name))
             if let lo, let l = try lo.link(named: "lo") { try lo.setLink(index: l.index, LinkSettings(up: true)) }
             t.mark("netns")
             var c = ContainerRecord(name: name, id: randomID(), created: nowTimestamp(), endpoints: [], mode: builtin)
+            c.env = environment
+            c.exposed = exposing
+            c.legacyLinks = legacy
             do {
                 try store.save(c)
                 // On `none`: the namespace with lo only.
                 if builtin == nil {
-                    try ctrs.attach(&c, network: net, ip: ip, ip6: ip6, mac: mac, aliases: aliases, links: links, ports: ports, timing: t)
+                    try ctrs.attach(&c, network: net, ip: ip, ip6: ip6, mac: mac, aliases: aliases, links: legacy.isEmpty ? links : [],
+                                    ports: ports, timing: t)
                 }
+                if !legacy.isEmpty { LegacyLinks(ctrs: ctrs, store: store).refresh() }
             } catch {
                 for ep in c.endpoints.reversed() { try? ctrs.detach(&c, network: ep.network, force: true) }
                 store.removeContainer(name)
@@ -645,8 +662,18 @@ struct ExecCommand: ParsableCommand {
             if cmd.first == "--" { cmd.removeFirst() }
             guard !cmd.isEmpty else { throw CLIError("no command given (cnictl exec NAME -- CMD …)") }
             let store = Store()
-            let record = try? Containers(cni: CNIOptions(), store: store).find(container)
+            // exec takes no CNI options: the defaults (and the environment's CNI_* variables).
+            var cni = CNIOptions()
+            cni.confDir = nil
+            cni.cniPath = nil
+            cni.cacheDir = nil
+            let ctrs = Containers(cni: cni, store: store)
+            let record = try? ctrs.find(container)
             if let record, !record.running { throw CLIError("container \(record.name) is not running") }
+            // The container's environment (-e) and Docker's link variables, over this one's.
+            if let record {
+                for (k, v) in LegacyLinks(ctrs: ctrs, store: store).environment(record) { setenv(k, v, 1) }
+            }
             if record?.mode == .host {
                 // On the host network: the command runs here, in cnictl's own namespace.
                 let cargs = cmd.map { strdup($0) } + [nil]
@@ -719,10 +746,14 @@ struct RmCommand: ParsableCommand {
                 var c = try ctrs.find(ref)
                 for ep in c.endpoints.reversed() { try ctrs.detach(&c, network: ep.network, force: force) }
                 if c.hasNamespace {
+                    if ((try? Posix.readText(LegacyLinks.hostsPath(c.name))) ?? nil)?.hasPrefix(LegacyLinks.marker) == true {
+                        _ = try? Posix.remove(LegacyLinks.hostsPath(c.name))
+                    }
                     NetnsResolvConf.remove(c.name)
                     try NamedNamespaces.delete(c.name)
                 }
                 store.removeContainer(c.name)
+                LegacyLinks(ctrs: ctrs, store: store).refresh()
                 print(c.name)
             }
         }

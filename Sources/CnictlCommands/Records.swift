@@ -195,6 +195,12 @@ struct ContainerRecord {
     var mode: BuiltinNetwork?
     /// False once stopped: its endpoints are recorded, not attached, until `start`.
     var running = true
+    /// `-e KEY=VALUE`, in order.
+    var env: [(String, String)] = []
+    /// `--expose PORT[/PROTO]`.
+    var exposed: [(Int, String)] = []
+    /// Docker's legacy links on the default bridge (`--link TARGET[:ALIAS]`).
+    var legacyLinks: [(target: String, alias: String)] = []
 
     var netns: String { "/run/netns/\(name)" }
     /// Whether the container has a namespace of its own (not on `host`).
@@ -207,6 +213,9 @@ struct ContainerRecord {
                                    ("Endpoints", .array(endpoints.map(\.json)))]
         if let mode { o.append(("NetworkMode", .string(mode.rawValue))) }
         if !running { o.append(("Running", false)) }
+        if !env.isEmpty { o.append(("Env", .array(env.map { .string("\($0.0)=\($0.1)") }))) }
+        if !exposed.isEmpty { o.append(("Exposed", .array(exposed.map { .string("\($0.0)/\($0.1)") }))) }
+        if !legacyLinks.isEmpty { o.append(("LegacyLinks", .array(legacyLinks.map { .string("\($0.target):\($0.alias)") }))) }
         return .object(JSONObject(o))
     }
 
@@ -220,6 +229,14 @@ struct ContainerRecord {
                   endpoints: (j["Endpoints"]?.arrayValue ?? []).compactMap(Endpoint.init(json:)),
                   mode: j["NetworkMode"]?.stringValue.flatMap(BuiltinNetwork.init(name:)))
         running = j["Running"]?.boolValue ?? true
+        env = (j["Env"]?.arrayValue ?? []).compactMap(\.stringValue).compactMap { e in
+            e.firstIndex(of: "=").map { (String(e[..<$0]), String(e[e.index(after: $0)...])) }
+        }
+        exposed = (j["Exposed"]?.arrayValue ?? []).compactMap(\.stringValue).compactMap { e in
+            let p = e.split(separator: "/")
+            return p.count == 2 ? Int(p[0]).map { ($0, String(p[1])) } : nil
+        }
+        legacyLinks = (j["LegacyLinks"]?.arrayValue ?? []).compactMap(\.stringValue).compactMap { try? LegacyLinks.parse($0) }
     }
 
     func endpoint(_ network: String) -> Endpoint? { endpoints.first { $0.network == network } }

@@ -34,6 +34,9 @@ extension RunCommand {
             "--network-alias": .value(repeating: true) { $0.aliases.append($1) },
             "--link": .value(repeating: true) { $0.links.append($1) },
             "--mac-address": .value(repeating: false) { $0.mac = $1 },
+            "-e": .value(repeating: true) { $0.env.append($1) },
+            "--env": .value(repeating: true) { $0.env.append($1) },
+            "--expose": .value(repeating: true) { $0.expose.append($1) },
             "-p": publish,
             "--publish": publish,
             "--timing": .flag { $0.timing = true },
@@ -55,6 +58,8 @@ extension RunCommand {
         c.aliases = []
         c.links = []
         c.mac = nil
+        c.env = []
+        c.expose = []
         c.publish = []
         c.timing = false
         var seen = Set<String>()

@@ -366,6 +366,57 @@ struct DockerStyleCommands {
         }
     }
 
+    /// Docker's legacy links on the default bridge: the target must exist; inside the linking
+    /// container only, the target's name and alias resolve (its hosts file), kept right when
+    /// the target's address changes; exec gets Docker's link variables and the -e environment.
+    @Test func legacyLinksOnTheDefaultBridge() throws {
+        try withLab { lab in
+            let c1 = lab.id + "-db", c2 = lab.id + "-web", c3 = lab.id + "-other"
+            _ = ok(lab, ["run", "--name", c1, "-e", "PASSWORD=s3cret", "-e", "HOME=/root", "--expose", "6379", "-p", "8091:80"])
+            refused(lab, ["run", "--name", c2, "--link", "nothere:db"], "could not get container for nothere")
+            #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(c2)") && !FileManager.default.fileExists(atPath: lab.root + "/state/cnictl/containers/\(c2).json"))
+            _ = ok(lab, ["run", "--name", c2, "--link", "\(c1):db", "-e", "MODE=prod"])
+            _ = ok(lab, ["run", "--name", c3])
+            func ip(_ c: String) throws -> String {
+                try #require(try JSON.parse(ok(lab, ["inspect", c])).arrayValue?.first?["NetworkSettings"]?["Networks"]?["bridge"]?["IPAddress"]?.stringValue)
+            }
+            let ip1 = try ip(c1)
+            func getent(_ c: String, _ n: String) -> [String] {
+                lab.ctl(["exec", c, "--", "getent", "hosts", n]).out.split(separator: " ", omittingEmptySubsequences: true).prefix(1).map(String.init)
+            }
+            #expect(getent(c2, "db") == [ip1] && getent(c2, c1) == [ip1])
+            // Only inside c2: c3 has no hosts file of its own, so the names are not there. (Not
+            // asked with getent: a name the hosts file lacks would go to DNS.)
+            func hosts(_ c: String) -> String { (try? String(contentsOfFile: "/etc/netns/\(c)/hosts", encoding: .utf8)) ?? "" }
+            #expect(hosts(c3) == "" && hosts(c2).contains("\(ip1)\tdb \(c1) "))
+            #expect(lab.ctl(["exec", c2, "--", "ping", "-c", "1", "-W", "2", "db"]).status == 0)
+            // Docker's link variables, and c2's own -e.
+            let env = Set(lab.ctl(["exec", c2, "--", "env"]).out.split(separator: "\n").map(String.init))
+            for want in ["DB_NAME=/\(c2)/db", "DB_PORT=tcp://\(ip1):80", "DB_PORT_80_TCP=tcp://\(ip1):80", "DB_PORT_80_TCP_ADDR=\(ip1)",
+                         "DB_PORT_80_TCP_PORT=80", "DB_PORT_80_TCP_PROTO=tcp", "DB_PORT_6379_TCP=tcp://\(ip1):6379",
+                         "DB_PORT_6379_TCP_PORT=6379", "DB_ENV_PASSWORD=s3cret", "MODE=prod"] {
+                #expect(env.contains(want), "\(want) missing from \(env.sorted())")
+            }
+            #expect(!env.contains { $0.hasPrefix("DB_ENV_HOME=") })
+            #expect(!lab.ctl(["exec", c3, "--", "env"]).out.contains("DB_"))
+            let insp = try JSON.parse(ok(lab, ["inspect", c2])).arrayValue![0]
+            #expect(insp["HostConfig"]?["Links"] == .array([.string("/\(c1):/\(c2)/db")]))
+            #expect(try JSON.parse(ok(lab, ["inspect", c1])).arrayValue![0]["Config"]?["ExposedPorts"] == ["80/tcp": [:], "6379/tcp": [:]])
+            // The target comes back at another address (its old one taken meanwhile): c2's hosts file follows.
+            _ = ok(lab, ["stop", "-t", "0", c1])
+            let c4 = lab.id + "-taker"
+            _ = ok(lab, ["run", "--name", c4])
+            _ = ok(lab, ["start", c1])
+            let ip1b = try ip(c1)
+            #expect(ip1b != ip1 && getent(c2, "db") == [ip1b])
+            // Gone with the target.
+            _ = ok(lab, ["rm", c1])
+            #expect(!hosts(c2).contains("db") && hosts(c2).hasPrefix("# Written by cnictl"))
+            _ = ok(lab, ["rm", c2, c3, c4])
+            #expect(!FileManager.default.fileExists(atPath: "/etc/netns/\(c2)"))
+        }
+    }
+
     @Test func linksAndAliasesScopedLikeDocker() throws {
         try withLab { lab in
             let c4 = lab.id + "-container4", c5 = lab.id + "-container5", c6 = lab.id + "-container6", c7 = lab.id + "-container7"
