@@ -2,7 +2,8 @@
 # The swiftcni demo: installs what it needs, builds, and replays Docker's networking
 # walkthrough ("Work with network commands", ../shared/seeds) with cnictl, step by step,
 # printing each command and its output: bridge networks with --subnet, isolated_nw,
-# containers on one or two networks, --ip, names on user-defined networks only, --link
+# containers on one or two networks, --ip, names on user-defined networks only, --link (and
+# the legacy --link of the default bridge),
 # aliases scoped to a container and a network (declared before their target exists),
 # a shared --network-alias, disconnect ending an alias, host_binding_ipv4 absent and present,
 # disconnect -f of a stale endpoint, network rm refused then accepted, and an overlay network
@@ -133,6 +134,18 @@ step "cnictl run --network isolated_nw --name container5 --link container4:c4"
 step "cnictl exec container4 -- ping -c 1 c5"
 step "cnictl exec container5 -- ping -c 1 c4"
 step "cnictl exec container2 -- ping -c 1 -W 1 c5 || echo '(c5 is an alias of container4 only)'"
+
+say "== Legacy links on the default bridge (the walkthrough's --link without a user-defined"
+say "   network): the target must exist; its name and alias resolve inside the linking"
+say "   container only (its own hosts file), whose environment gets Docker's link variables."
+step "cnictl run --name legacy_db -e DB_PASSWORD=example --expose 5432"
+step "cnictl run --name legacy_web --link legacy_db:db"
+step "cnictl run --name legacy_other --link no_such_container:db || true"
+step "cnictl exec legacy_web -- getent hosts db"
+step "cnictl exec legacy_web -- ping -c 1 db"
+step "cnictl exec legacy_web -- sh -c 'env | grep ^DB_ | sort'"
+step "cnictl inspect -f '{{.HostConfig.Links}}' legacy_web"
+step "cnictl rm legacy_web legacy_db"
 
 say "== Aliases are scoped to a network: a second network with links of its own."
 step "cnictl network create -d bridge --subnet 172.26.0.0/24 local_alias"

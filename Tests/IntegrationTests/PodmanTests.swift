@@ -35,6 +35,9 @@ struct Demo {
             "(container3 and container1 share no network)",
             "64 bytes from container5",                                   // c5, the link declared before its target
             "(c5 is an alias of container4 only)",
+            "could not get container for no_such_container",             // legacy links: the target must exist
+            "DB_ENV_DB_PASSWORD=example",                                 // … and give their variables
+            "DB_PORT_5432_TCP_PORT=5432",
             "(c5 is gone with the disconnect)",
             "hello from nginx (a container on simple-network3)",         // host_binding_ipv4 present
             "cannot assign requested address 172.233.0.1 (hostBindingIPv4)",  // … and absent
