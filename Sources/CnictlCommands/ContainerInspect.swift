@@ -87,7 +87,7 @@ struct ContainerInspect {
             ("Aliases", aliases.isEmpty ? .null : .array(aliases.map { .string($0) })),
             ("MacAddress", .string(iface?.mac ?? "")),
             ("DriverOpts", .null),
-            ("GwPriority", .int(0)),
+            ("GwPriority", .int(ep?.gwPriority ?? 0)),
             ("NetworkID", .string(networkID)),
             ("EndpointID", .string(ep == nil ? "" : String(stableHash(c.id + ifname)))),
             ("Gateway", .string(v4?.gateway?.description ?? "")),

@@ -29,10 +29,11 @@ struct Containers {
     /// stopped container only records it: `start` attaches it.
     @discardableResult
     func attach(_ c: inout ContainerRecord, network: String, ip: String?, ip6: String?, mac: String? = nil, aliases: [String], links: [String],
-                ports: [PortSpec], timing: Timing? = nil) throws -> JSON {
+                ports: [PortSpec], gwPriority: Int = 0, timing: Timing? = nil) throws -> JSON {
         if c.endpoint(network) != nil { throw CLIError("container \(c.name) is already connected to network \(network)") }
         var ep = ContainerRecord.Endpoint(network: network, ifname: c.nextIfname, ip: ip, ip6: ip6, aliases: aliases, links: links, ports: ports)
         ep.mac = mac
+        ep.gwPriority = gwPriority
         guard c.running else {
             _ = try cni.load(network)
             try Containers.validate(ep)
@@ -43,6 +44,8 @@ struct Containers {
         let result = try add(c, ep, timing: timing)
         c.endpoints.append(ep)
         try store.save(c)
+        // A second network's default route goes where --gw-priority says (the first's: as it is).
+        if c.endpoints.count > 1 { try GatewayPriority(ctrs: self, store: store).apply(c) }
         timing?.mark("attach: record")
         return result
     }
@@ -81,7 +84,11 @@ struct Containers {
         if c.running { try remove(c, ep, force: force) }
         c.endpoints.removeAll { $0.network == network }
         try store.save(c)
-        if c.running { NetnsResolvConf.update(cni.runtime(), netns: c.netns) }
+        if c.running {
+            NetnsResolvConf.update(cni.runtime(), netns: c.netns)
+            // The default route moves to the next network in priority.
+            try? GatewayPriority(ctrs: self, store: store).apply(c)
+        }
     }
 
     /// The CNI DEL of an endpoint (the record keeps it).

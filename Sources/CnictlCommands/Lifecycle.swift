@@ -51,6 +51,7 @@ struct Lifecycle {
         }
         c.running = true
         try store.save(c)
+        try GatewayPriority(ctrs: ctrs, store: store).apply(c)
         LegacyLinks(ctrs: ctrs, store: store).refresh()
     }
 

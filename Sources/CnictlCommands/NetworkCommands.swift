@@ -382,6 +382,7 @@ struct NetworkGroup: ParsableCommand {
                   cnictl network connect --alias scoped-app local_alias container6
                   cnictl network connect --link container5:foo local_alias container4
                   cnictl network connect --ip 172.25.3.9 --mac-address 02:42:ac:19:03:09 isolated_nw container2
+                  cnictl network connect --gw-priority 10 isolated_nw container1   (its default route moves there)
                 """)
         @OptionGroup var cni: CNIOptions
         @Option(name: .customLong("ip"), help: "IPv4 address.") var ip: String?
@@ -389,6 +390,7 @@ struct NetworkGroup: ParsableCommand {
         @Option(name: .customLong("alias"), help: "Network-scoped alias (repeatable).") var aliases: [String] = []
         @Option(name: .customLong("link"), help: "CONTAINER:ALIAS, for this container only (repeatable).") var links: [String] = []
         @Option(name: .customLong("mac-address"), help: "The container's MAC address on the network.") var mac: String?
+        @Option(name: .customLong("gw-priority"), help: "The network's priority for the default gateway (highest wins).") var gwPriority = 0
         @Argument(help: "Network.") var network: String
         @Argument(help: "Container.") var container: String
 
@@ -406,7 +408,7 @@ struct NetworkGroup: ParsableCommand {
                     try store.save(c)
                     return
                 }
-                try ctrs.attach(&c, network: network, ip: ip, ip6: ip6, mac: mac, aliases: aliases, links: links, ports: [])
+                try ctrs.attach(&c, network: network, ip: ip, ip6: ip6, mac: mac, aliases: aliases, links: links, ports: [], gwPriority: gwPriority)
             }
         }
     }
@@ -542,6 +544,7 @@ struct RunCommand: ParsableCommand {
               cnictl run --name container6 --network isolated_nw --network-alias app
               cnictl run --name web --network simple-network3 -p 8081:80
               cnictl run --name tools --network host     (the host's namespace, no CNI call)
+              cnictl run --name web --network frontend --gw-priority 5
               cnictl run --name sealed --network none    (its own namespace, lo only)
             """)
     @OptionGroup var cni: CNIOptions
@@ -552,6 +555,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("network-alias"), help: "Network-scoped alias (repeatable).") var aliases: [String] = []
     @Option(name: .customLong("link"), help: "CONTAINER:ALIAS (repeatable).") var links: [String] = []
     @Option(name: .customLong("mac-address"), help: "The container's MAC address on the network.") var mac: String?
+    @Option(name: .customLong("gw-priority"), help: "The network's priority for the default gateway (highest wins).") var gwPriority = 0
     @Option(name: [.short, .customLong("env")], help: "KEY=VALUE in the container's environment (repeatable).") var env: [String] = []
     @Option(name: .customLong("expose"), help: "PORT[/PROTO] the container exposes (repeatable).") var expose: [String] = []
     @Option(name: [.short, .customLong("publish")], help: "[HOSTIP:]HOSTPORT:PORT[/PROTO] (repeatable).") var publish: [String] = []
@@ -622,7 +626,7 @@ struct RunCommand: ParsableCommand {
                 // On `none`: the namespace with lo only.
                 if builtin == nil {
                     try ctrs.attach(&c, network: net, ip: ip, ip6: ip6, mac: mac, aliases: aliases, links: legacy.isEmpty ? links : [],
-                                    ports: ports, timing: t)
+                                    ports: ports, gwPriority: gwPriority, timing: t)
                 }
                 if !legacy.isEmpty { LegacyLinks(ctrs: ctrs, store: store).refresh() }
             } catch {

@@ -158,6 +158,8 @@ struct ContainerRecord {
         var mac: String?
         /// The MAC it had when stopped (given again at start unless `mac` is set).
         var lastMAC: String?
+        /// Docker's --gw-priority: the highest carries the container's default route.
+        var gwPriority = 0
 
         var json: JSON {
             var o: [(String, JSON)] = [("Network", .string(network)), ("Ifname", .string(ifname))]
@@ -165,6 +167,7 @@ struct ContainerRecord {
             if let ip6 { o.append(("IP6", .string(ip6))) }
             if let mac { o.append(("MAC", .string(mac))) }
             if let lastMAC { o.append(("LastMAC", .string(lastMAC))) }
+            if gwPriority != 0 { o.append(("GwPriority", .int(gwPriority))) }
             o.append(("Aliases", .array(aliases.map { .string($0) })))
             o.append(("Links", .array(links.map { .string($0) })))
             o.append(("Ports", .array(ports.map { .string($0.description) })))
@@ -184,6 +187,7 @@ struct ContainerRecord {
                       ports: (j["Ports"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap { try? PortSpec($0) } })
             mac = j["MAC"]?.stringValue
             lastMAC = j["LastMAC"]?.stringValue
+            gwPriority = j["GwPriority"]?.intValue ?? 0
         }
     }
 

@@ -37,6 +37,7 @@ extension RunCommand {
             "-e": .value(repeating: true) { $0.env.append($1) },
             "--env": .value(repeating: true) { $0.env.append($1) },
             "--expose": .value(repeating: true) { $0.expose.append($1) },
+            "--gw-priority": .value(repeating: false) { c, v in if let p = Int(v) { c.gwPriority = p } else { c.gwPriority = Int.min } },
             "-p": publish,
             "--publish": publish,
             "--timing": .flag { $0.timing = true },
@@ -60,6 +61,7 @@ extension RunCommand {
         c.mac = nil
         c.env = []
         c.expose = []
+        c.gwPriority = 0
         c.publish = []
         c.timing = false
         var seen = Set<String>()
@@ -96,6 +98,7 @@ extension RunCommand {
                 if key == "--name" { hasName = true }
             }
         }
-        return hasName ? c : nil
+        // A --gw-priority that is not a number: ArgumentParser says so.
+        return hasName && c.gwPriority != Int.min ? c : nil
     }
 }

@@ -417,6 +417,53 @@ struct DockerStyleCommands {
         }
     }
 
+    /// --gw-priority: the default route goes through the attached network with the highest
+    /// priority, and moves when that network is disconnected.
+    @Test func defaultGatewayPriority() throws {
+        try withLab { lab in
+            let c = lab.id + "-gw"
+            _ = ok(lab, ["network", "create", "--subnet", "172.31.1.0/24", "gwa"])
+            _ = ok(lab, ["network", "create", "--subnet", "172.31.2.0/24", "gwb"])
+            _ = ok(lab, ["network", "create", "--subnet", "172.31.3.0/24", "--internal", "gwi"])
+            func route() -> String {
+                lab.exec(c, "\(ipCommand) -4 route show default").out.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            // A packet to an address no network holds goes out of the chosen interface.
+            func via() -> String {
+                let r = lab.exec(c, "\(ipCommand) -4 route get 203.0.113.9").out
+                return r.contains(" dev ") ? String(r.split(separator: " ").drop { $0 != "dev" }.dropFirst().first ?? "") : ""
+            }
+            _ = ok(lab, ["run", "--name", c, "--network", "gwa"])
+            #expect(route().hasPrefix("default via 172.31.1.1 dev eth0"), "\(route())")
+            _ = ok(lab, ["network", "connect", "--gw-priority", "10", "gwb", c])
+            #expect(route().hasPrefix("default via 172.31.2.1 dev eth1") && via() == "eth1", "\(route())")
+            #expect(lab.exec(c, "\(ipCommand) -4 route show default").out.split(separator: "\n").count == 1)
+            // The priority shows in inspect; an internal network never carries the default route.
+            let gp = try JSON.parse(ok(lab, ["inspect", c])).arrayValue?.first?["NetworkSettings"]?["Networks"]?["gwb"]?["GwPriority"]
+            #expect(gp == 10)
+            _ = ok(lab, ["network", "connect", "--gw-priority", "99", "gwi", c])
+            #expect(route().hasPrefix("default via 172.31.2.1 dev eth1"), "\(route())")
+            // Packets take it: the reply to a ping of the gateway of gwb comes through eth1.
+            #expect(lab.ctl(["exec", c, "--", "ping", "-c", "1", "-W", "2", "172.31.2.1"]).status == 0)
+            // Disconnected: the default route moves back.
+            _ = ok(lab, ["network", "disconnect", "gwb", c])
+            #expect(route().hasPrefix("default via 172.31.1.1 dev eth0") && via() == "eth0", "\(route())")
+            // A lower priority than the current one's changes nothing; ties go by network name.
+            _ = ok(lab, ["network", "connect", "--gw-priority=-5", "gwb", c])
+            #expect(route().hasPrefix("default via 172.31.1.1 dev eth0"), "\(route())")
+            _ = ok(lab, ["network", "disconnect", "gwb", c])
+            _ = ok(lab, ["network", "connect", "gwb", c])
+            #expect(route().hasPrefix("default via 172.31.1.1 dev eth0"), "\(route())")  // gwa < gwb
+            // It holds across a restart.
+            _ = ok(lab, ["network", "disconnect", "gwb", c])
+            _ = ok(lab, ["network", "connect", "--gw-priority", "3", "gwb", c])
+            _ = ok(lab, ["restart", "-t", "0", c])
+            #expect(route().hasPrefix("default via 172.31.2.1 dev"), "\(route())")
+            _ = ok(lab, ["rm", c])
+            _ = ok(lab, ["network", "rm", "gwa", "gwb", "gwi"])
+        }
+    }
+
     @Test func linksAndAliasesScopedLikeDocker() throws {
         try withLab { lab in
             let c4 = lab.id + "-container4", c5 = lab.id + "-container5", c6 = lab.id + "-container6", c7 = lab.id + "-container7"
