@@ -91,7 +91,7 @@ let package = Package(
         .target(name: "CNIRuntime", dependencies: ["Base", "CNI"]),
         // cnictl's commands: the CNI harness and Docker's network commands.
         .target(name: "CnictlCommands", dependencies: [
-            "Base", "CNI", "CNIRuntime", "Netlink", "EtcdSettings", "HostLocalIPAM", "Overlay",
+            "Base", "CNI", "CNIRuntime", "Netlink", "Firewall", "EtcdSettings", "HostLocalIPAM", "Overlay",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

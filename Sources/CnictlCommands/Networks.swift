@@ -1,4 +1,5 @@
 import Base
+import Firewall
 import CNI
 import CNIRuntime
 import EtcdSettings
@@ -192,7 +193,24 @@ struct Networks {
         var record = NetworkRecord(name: spec.name, id: randomID(), created: nowTimestamp(), driver: spec.driver, ipv6: spec.ipv6,
                                    isInternal: spec.isInternal, pools: pools, options: spec.options, labels: spec.labels, vni: vni)
         record.ipv4 = spec.ipv4
+        record.hostFirewall = Networks.hostFirewall(for: spec.name)
         return record
+    }
+
+    /// On a host whose iptables FORWARD chains drop by policy (any host running Docker), the
+    /// network's traffic must be accepted there: the bridge's `hostFirewall` "iptables"
+    /// (its rules go with the network's last container). Says so in one line. A dropping
+    /// forward chain of another table is only reported: its owner's rules must admit the traffic.
+    static func hostFirewall(for network: String) -> String? {
+        guard let drops = try? FirewallDriver().foreignForwardDrops(), !drops.isEmpty else { return nil }
+        let names = drops.map { "\($0.family.map(\.description) ?? "?") \($0.table) \($0.name)" }.joined(separator: ", ")
+        let iptables = Set(Plan.iptablesForward.map(\.name))
+        if drops.allSatisfy({ iptables.contains($0.table) && $0.name == "FORWARD" }) {
+            Posix.writeStderr("cnictl: this host's \(names) chain drops forwarded traffic (as on a Docker host): network \(network) accepts its own in iptables' FORWARD chains (\"hostFirewall\": \"iptables\")\n")
+            return HostFirewallMode.iptables.rawValue
+        }
+        Posix.writeStderr("cnictl: warning: this host's \(names) chain drops forwarded traffic by policy; network \(network)'s containers are refused (code 108) unless rules there accept it\n")
+        return nil
     }
 
     /// The conflist of a network record.
@@ -225,6 +243,7 @@ struct Networks {
                 ("ipMasq", .bool(!n.isInternal && n.option(DockerOption.masquerade) != "false")),
                 ("icc", .bool(n.option(DockerOption.icc) != "false")), ("internal", .bool(n.isInternal)),
             ]
+            if let h = n.hostFirewall { b.append(("hostFirewall", .string(h))) }
             if let mtu { b.append(("mtu", .int(mtu))) }
             b.append(("ipam", .object(JSONObject(ipam))))
             b.append(("capabilities", ["ips": true, "mac": true]))
@@ -238,6 +257,7 @@ struct Networks {
             if let mtu { o.append(("mtu", .int(mtu))) }
             if let kv { o.append(("etcd", kv.json)) }
             o.append(("internal", .bool(n.isInternal)))
+            if let h = n.hostFirewall { o.append(("hostFirewall", .string(h))) }
             o.append(("ipam", .object(JSONObject(ipam))))
             o.append(("capabilities", ["ips": true, "aliases": true]))
             plugins.append(.object(JSONObject(o)))

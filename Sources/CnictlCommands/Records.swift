@@ -104,6 +104,9 @@ struct NetworkRecord {
     var ipv6: Bool
     /// False for an IPv6-only network (--ipv4=false).
     var ipv4 = true
+    /// The bridge plugin's `hostFirewall`, when cnictl found the host's forward policy
+    /// dropping (a host running Docker): "iptables".
+    var hostFirewall: String?
     var isInternal: Bool
     var pools: [IPAMPool]
     var options: [(String, String)]
@@ -121,6 +124,7 @@ struct NetworkRecord {
             ("Labels", .object(JSONObject(labels.map { ($0.0, .string($0.1)) }))),
         ]
         if let v = vni { o.append(("VNI", .int(v))) }
+        if let h = hostFirewall { o.append(("HostFirewall", .string(h))) }
         return .object(JSONObject(o))
     }
 
@@ -139,6 +143,7 @@ struct NetworkRecord {
                   labels: (j["Labels"]?.objectValue ?? JSONObject()).compactMap { m in m.value.stringValue.map { (m.key, $0) } },
                   vni: j["VNI"]?.intValue)
         ipv4 = j["EnableIPv4"]?.boolValue ?? true
+        hostFirewall = j["HostFirewall"]?.stringValue
     }
 
     func option(_ k: String) -> String? { options.first { $0.0 == k }?.1 }

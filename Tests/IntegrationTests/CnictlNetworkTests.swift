@@ -464,6 +464,32 @@ struct DockerStyleCommands {
         }
     }
 
+    /// On a Docker host (iptables FORWARD policy DROP) a network made by cnictl works at once:
+    /// network create says so and writes the cooperating setting; nothing is left after rm.
+    @Test func dockerHostForwardDrop() throws {
+        try withLab { lab in
+            let out = try lab.outside()
+            #expect(lab.exec(lab.host, "iptables -P FORWARD DROP && ip6tables -P FORWARD DROP").status == 0)
+            let before = lab.ruleset(lab.host)
+            let r = lab.ctl(["network", "create", "--subnet", "172.29.5.0/24", "dh"])
+            #expect(r.status == 0, "\(r.err)")
+            #expect(r.err.split(separator: "\n").contains(
+                "cnictl: this host's ip filter FORWARD, ip6 filter FORWARD chain drops forwarded traffic (as on a Docker host): network dh accepts its own in iptables' FORWARD chains (\"hostFirewall\": \"iptables\")"), "\(r.err)")
+            let list = try JSON.parse(String(contentsOfFile: lab.confDir + "/dh.conflist", encoding: .utf8))
+            #expect(list["plugins"]?.arrayValue?.first?["hostFirewall"] == "iptables")
+            let c1 = lab.id + "-d1", c2 = lab.id + "-d2"
+            _ = ok(lab, ["run", "--name", c1, "--network", "dh"])
+            _ = ok(lab, ["run", "--name", c2, "--network", "dh"])
+            #expect(lab.ctl(["exec", c1, "--", "ping", "-c", "1", "-W", "2", c2]).status == 0)
+            // Out through the host (masqueraded), past the DROP policy.
+            #expect(lab.tcpPeer(from: c1, to: "192.0.2.2", port: 8021, serverNS: out) == "192.0.2.1")
+            _ = ok(lab, ["rm", c1, c2])
+            _ = ok(lab, ["network", "rm", "dh"])
+            // iptables' tables as they were: the accept rules went with the last container.
+            #expect(lab.ruleset(lab.host) == before)
+        }
+    }
+
     @Test func linksAndAliasesScopedLikeDocker() throws {
         try withLab { lab in
             let c4 = lab.id + "-container4", c5 = lab.id + "-container5", c6 = lab.id + "-container6", c7 = lab.id + "-container7"
