@@ -156,6 +156,7 @@ struct NetworkGroup: ParsableCommand {
                     try Containers(cni: cni, store: store).ensureDefaultNetwork()
                 }
                 let nets = Networks(cni: cni, store: store)
+                OverlayShared.materialize(nets)
                 let containers = store.containers()
                 let used = Set(containers.flatMap(\.networkNames))
                 var all: [(id: String, name: String, driver: String, scope: String, record: NetworkRecord?)] = BuiltinNetwork.allCases.map {
@@ -219,6 +220,7 @@ struct NetworkGroup: ParsableCommand {
                         out.append(b.inspect(store))
                         continue
                     }
+                    if !Networks(cni: cni, store: store).exists(name) { OverlayShared.materialize(Networks(cni: cni, store: store)) }
                     let list = try cni.load(name)
                     let r = try store.network(name)
                     var containers: [(String, JSON)] = []
@@ -292,6 +294,11 @@ struct NetworkGroup: ParsableCommand {
         let list = try? cni.load(name)
         if let r = try store.network(name), r.driver == "overlay", let list, let etcd = list.plugins.first?["etcd"],
            let cfg = try? EtcdConfig(JSONReader(etcd, path: "etcd")) {
+            // A global network: refused while any host has a container on it.
+            let remote = try OverlayShared.remoteEndpoints(cfg, name: name)
+            if !remote.isEmpty {
+                throw CLIError("error while removing network: network \(name) has active endpoints (\(remote.joined(separator: ", ")))")
+            }
             try OverlayShared.unpublish(cfg, name: name)
         }
         let path = list?.path ?? nets.conflistPath(name)
@@ -402,6 +409,7 @@ struct NetworkGroup: ParsableCommand {
                 let ctrs = Containers(cni: cni, store: store)
                 var c = try ctrs.find(container)
                 if let why = BuiltinNetwork.connectRefusal(network: network, container: c) { throw CLIError(why) }
+                if BuiltinNetwork(name: network) == nil, !ctrs.networks.exists(network) { OverlayShared.materialize(ctrs.networks) }
                 if network == "none" {
                     // A container with no network left joins `none`: its namespace keeps lo only.
                     c.mode = BuiltinNetwork.none
@@ -520,6 +528,32 @@ enum OverlayShared {
         }
     }
 
+    /// Overlay networks are global: every shared definition this host does not have yet is
+    /// written here (conflist and record), so `network ls`, `inspect`, `run` and `connect`
+    /// see them without a `network create`. Only with a store in cnictl's config.json.
+    static func materialize(_ nets: Networks) {
+        guard nets.store.config()["kv"] != nil, let cfg = try? nets.kvConfig([]),
+              let all = try? values(kv(cfg, ["range", ClusterKeys(cfg.prefix).cnictlNetworks])) else { return }
+        for v in all {
+            guard let n = try? NetworkRecord(json: JSON.parse(Array(v.utf8))), !nets.exists(n.name),
+                  BuiltinNetwork(name: n.name) == nil else { continue }
+            // The underlay is this host's: its own config's first.
+            let underlay = nets.store.config()["underlay"] ?? n.option(DockerOption.underlay)
+            try? nets.write(n, conflist: nets.conflist(n, kv: cfg, underlay: underlay, dns: true))
+        }
+    }
+
+    /// The endpoints other hosts have on `name` (Docker refuses to remove a network in use).
+    static func remoteEndpoints(_ cfg: EtcdConfig, name: String) throws -> [String] {
+        let keys = ClusterKeys(cfg.prefix)
+        return try (kv(cfg, ["range", keys.endpoints(name)])["kvs"]?.arrayValue ?? []).compactMap { kv -> String? in
+            guard let k = kv["key"]?.stringValue, let ep = keys.parseEndpoint(k), ep.host != SuitePaths.hostID else { return nil }
+            let rec = kv["value"]?.stringValue.flatMap { try? JSON.parse(Array($0.utf8)) }
+            let name = rec?["name"]?.stringValue ?? ep.containerID
+            return "name:\"\(name)\" id:\"\(ep.containerID.prefix(12))\" host:\"\(ep.host)\""
+        }
+    }
+
     /// Removes the shared definition when no host has a container on the network any more.
     static func unpublish(_ cfg: EtcdConfig, name: String) throws {
         let keys = ClusterKeys(cfg.prefix)
@@ -598,7 +632,11 @@ struct RunCommand: ParsableCommand {
                 }
             }
             if network == nil { try ctrs.ensureDefaultNetwork() }
-            if builtin == nil, (try? cni.load(net)) == nil { throw CLIError("network \(net) not found") }
+            if builtin == nil, (try? cni.load(net)) == nil {
+                // A global (overlay) network another host created.
+                OverlayShared.materialize(ctrs.networks)
+                if (try? cni.load(net)) == nil { throw CLIError("network \(net) not found") }
+            }
             // On the default bridge, --link is Docker's legacy link: its target must exist.
             var legacy: [(target: String, alias: String)] = []
             if net == "bridge" {
