@@ -244,7 +244,9 @@ on host1 "cnictl network inspect my-multihost-network | grep -E '\"(Name|IPv4Add
 say "host1 reaches db-on-host2 through a forwarding entry (its MAC via host2's VTEP) and a neighbour entry,"
 say "programmed by host1's overlay agent from etcd (iproute2's bridge: /sbin/bridge, as our plugin is also named bridge)."
 on host1 "/sbin/bridge fdb show dev ovvx4096 | grep dst; ip neigh show dev ovvx4096"
-on host1 "cnictl rm web-on-host1 && cnictl network rm my-multihost-network"
+say "An overlay network is global: its removal is refused while any host has a container on it."
+on host1 "cnictl rm web-on-host1 && { cnictl network rm my-multihost-network || true; }"
 on host2 "cnictl rm db-on-host2 && cnictl network rm my-multihost-network"
+on host1 "cnictl network rm my-multihost-network"
 
 say "Done: every container, network, namespace and process of the demo is removed on exit."

@@ -20,6 +20,8 @@ struct Containers {
         if networks.exists("bridge") { return }
         var spec = NetworkSpec(name: "bridge")
         spec.options = [(DockerOption.bridgeName, "swiftcni0")]
+        // Docker's daemon option --icc=false: cnictl's config `"icc": false`.
+        if store.config()["icc"] == "false" { spec.options.append((DockerOption.icc, "false")) }
         spec.dns = false
         let n = try networks.plan(spec)
         try networks.write(n, conflist: networks.conflist(n, kv: nil, underlay: nil, dns: false))

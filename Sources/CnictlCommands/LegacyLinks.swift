@@ -1,6 +1,7 @@
 import Base
 import CNI
 import CNIRuntime
+import Firewall
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -39,6 +40,7 @@ struct LegacyLinks {
     /// Rewrites the hosts file of every container with legacy links (and removes those of
     /// containers that have none left): the targets at their current addresses.
     func refresh() {
+        syncFirewall()
         let all = store.containers()
         let byName = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for c in all where c.hasNamespace {
@@ -60,6 +62,34 @@ struct LegacyLinks {
             try? Posix.writeFileAtomically(path, Array(text.utf8), sync: false)
         }
     }
+
+    /// With icc off on the default bridge (cnictl's config `"icc": false`, Docker's
+    /// `--icc=false`), a legacy link lets the linking container reach the target's exposed
+    /// ports, and nothing else: one firewall element per (container, target, port), gone with
+    /// either container.
+    func syncFirewall() {
+        let icc = (try? store.network("bridge"))??.option(DockerOption.icc) != "false"
+        var pairs: [Element] = []
+        if !icc {
+            let all = store.containers()
+            let byName = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for c in all where c.running {
+                guard let src = address(c).flatMap(IPAddress.init) else { continue }
+                for l in c.legacyLinks {
+                    guard let t = byName[l.target], let dst = address(t).flatMap(IPAddress.init) else { continue }
+                    for p in LegacyLinks.exposed(t) {
+                        let proto: UInt8 = p.proto == "udp" ? 17 : p.proto == "sctp" ? 132 : 6
+                        pairs.append(.pair(src, dst, proto: proto, port: UInt16(p.port), comment: "\(LegacyLinks.owner)\(c.name) -> \(t.name)"))
+                    }
+                }
+            }
+        }
+        do { try FirewallDriver().setLinks(pairs, owner: LegacyLinks.owner) } catch {
+            if !pairs.isEmpty { Posix.writeStderr("cnictl: legacy links with icc off: \(error)\n") }
+        }
+    }
+
+    static let owner = "cnictl legacy link "
 
     /// The ports a container exposes (`--expose` and the container side of `-p`), sorted.
     static func exposed(_ c: ContainerRecord) -> [(port: Int, proto: String)] {

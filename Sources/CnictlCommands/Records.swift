@@ -53,7 +53,9 @@ struct Store {
     func config() -> [String: String] {
         guard let b = try? Posix.readFile(configFile), let j = try? JSON.parse(b), case .object(let o) = j else { return [:] }
         var out: [String: String] = [:]
-        for m in o { if let s = m.value.stringValue { out[m.key] = s } }
+        for m in o {
+            if let s = m.value.stringValue { out[m.key] = s } else if let b = m.value.boolValue { out[m.key] = b ? "true" : "false" }
+        }
         return out
     }
 

@@ -382,6 +382,15 @@ enum RuleExpr {
                 nftnl_expr_set_u32(e, attr(NFTNL_EXPR_NAT_REG_PROTO_MIN), reg32(v4 ? 1 : 4))
             })
             return out
+        case .etherTypeARP:
+            return [meta(NFT_META_PROTOCOL), cmp(.eq, [0x08, 0x06])]
+        case .pairIn(let set, let reply):
+            return [meta(NFT_META_PROTOCOL), cmp(.eq, [0x08, 0x00]),
+                    payload(offset: reply ? 16 : 12, length: 4, reg: reg32(0)),
+                    payload(offset: reply ? 12 : 16, length: 4, reg: reg32(1)),
+                    meta(NFT_META_L4PROTO, reg: reg32(2)),
+                    payload(offset: reply ? 0 : 2, length: 2, base: NFT_PAYLOAD_TRANSPORT_HEADER, reg: reg32(3)),
+                    lookup(set, sreg: reg32(0))]
         case .saddrIn(let f, let set):
             var out = nfproto(f, family: family)
             out.append(payload(offset: f == .v4 ? 12 : 8, length: f == .v4 ? 4 : 16))

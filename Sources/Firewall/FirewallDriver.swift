@@ -70,6 +70,29 @@ public final class FirewallDriver {
         }
     }
 
+    /// Docker's legacy links on networks with icc off: exactly `pairs` (elements of the
+    /// bridge table's `links` set, `Element.pair`) may pass between two bridge ports, with
+    /// their answers. Elements whose comment starts with `owner` and are not in `pairs` go.
+    /// Nothing to do without the suite's tables (no network on this host).
+    public func setLinks(_ pairs: [Element], owner: String) throws {
+        try locked {
+            guard try nf.tableExists(Plan.bridgeTable) else { return }
+            guard let have = try nf.elements(Plan.bridgeTable, "links") else {
+                if pairs.isEmpty { return }
+                throw FirewallError(.kernel, "\(Plan.bridgeTable.family) \(Plan.bridgeTable.name) has no set links (tables made by an older swiftcni: they are made anew once no network is left)")
+            }
+            let want = Set(pairs.map(\.key)), haveKeys = Set(have.map(\.key))
+            let gone = have.filter { $0.comment?.hasPrefix(owner) == true && !want.contains($0.key) }
+            var ops: [Operation] = []
+            if !gone.isEmpty {
+                ops.append(.destroyElements(Plan.bridgeTable, "links", gone.map { Element(key: $0.key, keyText: $0.comment ?? "") }))
+            }
+            let add = pairs.filter { !haveKeys.contains($0.key) }
+            if !add.isEmpty { ops.append(.addElements(Plan.bridgeTable, "links", add)) }
+            if !ops.isEmpty { try nf.apply(ops) }
+        }
+    }
+
     static func table(of o: Operation) -> TableRef? {
         switch o {
         case .addTable(let t), .addRule(let t, _): return t

@@ -16,7 +16,13 @@
 //   table bridge swiftcni
 //     set icc_off         { type ifname }                 bridge ports (host veths) of attachments
 //                                                         on networks with icc false, commented
+//     set links           { type ipv4_addr . ipv4_addr . inet_proto . inet_service }
+//                                                         Docker's legacy links with icc off: this
+//                                                         container may reach that one's port
 //     chain forward       { type filter hook forward priority -10 }
+//         meta protocol arp accept                        (as Docker's icc off: ARP still passes)
+//         ip saddr . ip daddr . meta l4proto . th dport @links accept
+//         ip daddr . ip saddr . meta l4proto . th sport @links accept   (the answers)
 //         iifname @icc_off drop                           frames between two ports: container to
 //                                                         container; to the gateway is not forwarding
 //
@@ -105,6 +111,7 @@ public enum Plan {
         ] + portmapBase() + [
             .addTable(b),
             .addSet(SetSpec(b, "icc_off", key: [.ifname])),
+            .addSet(SetSpec(b, "links", key: [.ipv4, .ipv4, .inetProto, .inetService])),
             .addChain(ChainSpec(b, "forward", base: BaseChainSpec(type: "filter", hook: .forward, priority: forwardPriority))),
         ]
     }
@@ -116,6 +123,9 @@ public enum Plan {
             .addRule(table, Rule("forward", [.iifnameVmap("from")])),
             .addRule(table, Rule("forward", [.oifnameVmap("to")])),
             .addRule(table, Rule("postrouting", [.iifnameVmap("masq")])),
+            .addRule(bridgeTable, Rule("forward", [.etherTypeARP, .verdict(.accept)])),
+            .addRule(bridgeTable, Rule("forward", [.pairIn("links", reply: false), .verdict(.accept)])),
+            .addRule(bridgeTable, Rule("forward", [.pairIn("links", reply: true), .verdict(.accept)])),
             .addRule(bridgeTable, Rule("forward", [.iifnameIn("icc_off", .eq), .verdict(.drop)])),
         ] + portmapBaseRules()
     }

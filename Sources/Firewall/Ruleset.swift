@@ -159,6 +159,14 @@ public struct Element: Equatable, Sendable, CustomStringConvertible {
         Element(key: a.bytes, keyText: a.description, comment: comment)
     }
 
+    /// An element of an `ipv4_addr . ipv4_addr . inet_proto . inet_service` set (each part
+    /// padded to 4 bytes).
+    public static func pair(_ src: IPAddress, _ dst: IPAddress, proto: UInt8, port: UInt16, comment: String? = nil) -> Element {
+        let key = src.bytes + dst.bytes + [proto, 0, 0, 0] + [UInt8(port >> 8), UInt8(port & 0xFF), 0, 0]
+        let p = proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 132 ? "sctp" : String(proto)
+        return Element(key: key, keyText: "\(src) . \(dst) . \(p) . \(port)", comment: comment)
+    }
+
     public var description: String {
         var s = keyText
         if let v = verdict { s += " : \(v)" }
@@ -205,6 +213,12 @@ public enum Statement: Equatable, Sendable, CustomStringConvertible {
     /// `dnat ip to ip daddr . meta l4proto . th dport map @m` (`withAddress`), or
     /// `dnat ip to meta l4proto . th dport map @m`; ip6 alike.
     case dnatMap(IPFamily, String, withAddress: Bool)
+    /// `meta protocol arp` (bridge family: an ARP frame).
+    case etherTypeARP
+    /// Bridge family, IPv4: `ip saddr . ip daddr . meta l4proto . th dport @set`, or with
+    /// `reply` the same element seen from the other end: `ip daddr . ip saddr . meta l4proto .
+    /// th sport @set` (a pair allowed one way, and its answers).
+    case pairIn(String, reply: Bool)
     case counter
     case masquerade
     case verdict(Verdict)
@@ -227,6 +241,9 @@ public enum Statement: Equatable, Sendable, CustomStringConvertible {
         case .dnatMap(let f, let m, let withAddress):
             let p = f == .v4 ? "ip" : "ip6"
             return "dnat \(p) to \(withAddress ? "\(p) daddr . " : "")meta l4proto . th dport map @\(m)"
+        case .etherTypeARP: return "meta protocol arp"
+        case .pairIn(let set, let reply):
+            return reply ? "ip daddr . ip saddr . meta l4proto . th sport @\(set)" : "ip saddr . ip daddr . meta l4proto . th dport @\(set)"
         case .counter: return "counter"
         case .masquerade: return "masquerade"
         case .verdict(let v): return v.description

@@ -32,6 +32,9 @@ import Testing
             "add rule inet swiftcni forward iifname vmap @from",
             "add rule inet swiftcni forward oifname vmap @to",
             "add rule inet swiftcni postrouting iifname vmap @masq",
+            "add rule bridge swiftcni forward meta protocol arp accept",
+            "add rule bridge swiftcni forward ip saddr . ip daddr . meta l4proto . th dport @links accept",
+            "add rule bridge swiftcni forward ip daddr . ip saddr . meta l4proto . th sport @links accept",
             "add rule bridge swiftcni forward iifname @icc_off drop",
             "add rule inet swiftcni prerouting fib daddr type local jump portmap",
             "add rule inet swiftcni output fib daddr type local jump portmap",
@@ -153,5 +156,16 @@ import Testing
         #expect(concat.keyLength == 12)
         #expect(concat.keyTypeID == (7 << 12) | (12 << 6) | 13)
         #expect(ifnameBytes("eth0") == Array("eth0".utf8) + [UInt8](repeating: 0, count: 12))
+    }
+}
+
+@Suite struct LegacyLinkPairs {
+    /// An element of the links set: two addresses, the protocol and the port, each part padded
+    /// to 4 bytes, as the set's concatenated key.
+    @Test func pairElementLayout() {
+        let e = Element.pair(IPAddress("172.17.0.3")!, IPAddress("172.17.0.2")!, proto: 6, port: 6379, comment: "x")
+        #expect(e.key == [172, 17, 0, 3, 172, 17, 0, 2, 6, 0, 0, 0, 0x18, 0xEB, 0, 0])
+        #expect(e.description == "172.17.0.3 . 172.17.0.2 . tcp . 6379 comment \"x\"")
+        #expect(UInt32(e.key.count) == SetSpec(Plan.bridgeTable, "links", key: [.ipv4, .ipv4, .inetProto, .inetService]).keyLength)
     }
 }

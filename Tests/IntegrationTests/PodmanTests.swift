@@ -45,6 +45,7 @@ struct Demo {
             "network isolated_nw has active endpoints (name:",           // rm refused, then accepted
             "64 bytes from web-on-host1",                                // overlay across hosts, by name
             "64 bytes from db-on-host2",
+            "network my-multihost-network has active endpoints (name:\"db-on-host2\"",  // global: rm refused while host2 uses it
         ] {
             #expect(out.contains(expected), "demo output lacks \"\(expected)\"")
         }
