@@ -25,15 +25,24 @@ public enum NetnsResolvConf {
     public static func path(_ name: String) -> String { "\(etcNetns)/\(name)/resolv.conf" }
 
     /// Rewrites (or removes) the file from the cached results of every attachment of `netns`.
-    public static func update(_ runtime: Runtime, netns: String) {
+    /// `overrides` (a runtime's own `--dns`, `--dns-search`, `--dns-option`) replace the
+    /// results' nameservers, search domains and options where given.
+    public static func update(_ runtime: Runtime, netns: String, overrides: CNIDNS? = nil) {
         guard let name = name(ofNetns: netns) else { return }
         var dns = CNIDNS()
+        var attached = false
         for a in runtime.cachedAttachments(netns: netns) {
             guard let r = a.result, let res = try? CNIResult(json: r, path: "cached result") else { continue }
+            attached = true
             for n in res.dns.nameservers where !dns.nameservers.contains(n) { dns.nameservers.append(n) }
             for s in res.dns.search where !dns.search.contains(s) { dns.search.append(s) }
             if dns.domain == nil { dns.domain = res.dns.domain }
             for o in res.dns.options where !dns.options.contains(o) { dns.options.append(o) }
+        }
+        if let o = overrides, attached {
+            if !o.nameservers.isEmpty { dns.nameservers = o.nameservers }
+            if !o.search.isEmpty { dns.search = o.search }
+            if !o.options.isEmpty { dns.options = o.options }
         }
         let file = path(name)
         if dns.nameservers.isEmpty {

@@ -55,6 +55,8 @@ struct ContainerInspect {
                         "ExposedPorts": LegacyLinks.exposed(c).isEmpty ? .null
                             : .object(JSONObject(LegacyLinks.exposed(c).map { ("\($0.port)/\($0.proto)", .object(JSONObject())) }))]),
             ("HostConfig", ["NetworkMode": .string(mode),
+                            "Dns": .array(c.dns.nameservers.map { .string($0) }), "DnsSearch": .array(c.dns.search.map { .string($0) }),
+                            "DnsOptions": .array(c.dns.options.map { .string($0) }),
                             "Links": c.legacyLinks.isEmpty ? .null : .array(c.legacyLinks.map { .string("/\($0.target):/\(c.name)/\($0.alias)") })]),
             ("NetworkSettings", .object(JSONObject([
                 ("SandboxID", .string(c.hasNamespace ? String(stableHash(c.netns)) : "")),

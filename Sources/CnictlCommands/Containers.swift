@@ -46,6 +46,7 @@ struct Containers {
         let result = try add(c, ep, timing: timing)
         c.endpoints.append(ep)
         try store.save(c)
+        if let o = c.dnsOverrides { NetnsResolvConf.update(cni.runtime(), netns: c.netns, overrides: o) }
         // A second network's default route goes where --gw-priority says (the first's: as it is).
         if c.endpoints.count > 1 { try GatewayPriority(ctrs: self, store: store).apply(c) }
         timing?.mark("attach: record")
@@ -87,7 +88,7 @@ struct Containers {
         c.endpoints.removeAll { $0.network == network }
         try store.save(c)
         if c.running {
-            NetnsResolvConf.update(cni.runtime(), netns: c.netns)
+            NetnsResolvConf.update(cni.runtime(), netns: c.netns, overrides: c.dnsOverrides)
             // The default route moves to the next network in priority.
             try? GatewayPriority(ctrs: self, store: store).apply(c)
         }

@@ -579,6 +579,7 @@ struct RunCommand: ParsableCommand {
               cnictl run --name web --network simple-network3 -p 8081:80
               cnictl run --name tools --network host     (the host's namespace, no CNI call)
               cnictl run --name web --network frontend --gw-priority 5
+              cnictl run --name lookup --dns 10.0.0.53 --dns-search example.com --dns-option ndots:2
               cnictl run --name sealed --network none    (its own namespace, lo only)
             """)
     @OptionGroup var cni: CNIOptions
@@ -592,6 +593,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("gw-priority"), help: "The network's priority for the default gateway (highest wins).") var gwPriority = 0
     @Option(name: [.short, .customLong("env")], help: "KEY=VALUE in the container's environment (repeatable).") var env: [String] = []
     @Option(name: .customLong("expose"), help: "PORT[/PROTO] the container exposes (repeatable).") var expose: [String] = []
+    @Option(name: .customLong("dns"), help: "Nameserver of the container (repeatable; networks without embedded DNS).") var dnsServers: [String] = []
+    @Option(name: .customLong("dns-search"), help: "Search domain of the container (repeatable).") var dnsSearch: [String] = []
+    @Option(name: .customLong("dns-option"), help: "resolv.conf option of the container (repeatable).") var dnsOptions: [String] = []
     @Option(name: [.short, .customLong("publish")], help: "[HOSTIP:]HOSTPORT:PORT[/PROTO] (repeatable).") var publish: [String] = []
     @Flag(name: .customLong("timing"), help: "Print where the time went (stderr).") var timing = false
 
@@ -648,6 +652,11 @@ struct RunCommand: ParsableCommand {
             } else {
                 for l in links where l.split(separator: ":").count > 2 || l.isEmpty { throw CLIError("--link \(l): expected CONTAINER:ALIAS") }
             }
+            for d in dnsServers where IPAddress(d) == nil { throw CLIError("\(d) is not an ip address") }
+            if !dnsServers.isEmpty, builtin == nil, let list = try? cni.load(net), list.plugins.contains(where: { $0["type"]?.stringValue == "dns-alias" }) {
+                // Docker makes them the embedded DNS's upstreams for this container: not yet here.
+                throw CLIError("--dns on network \(net), which has the embedded DNS, is not supported yet (Docker forwards the embedded DNS to these servers for this container); it works on networks without it, such as the default bridge")
+            }
             let environment = try env.map(LegacyLinks.parseEnv)
             let exposing = try expose.flatMap(LegacyLinks.parseExpose)
             t.mark("checks")
@@ -659,6 +668,7 @@ struct RunCommand: ParsableCommand {
             c.env = environment
             c.exposed = exposing
             c.legacyLinks = legacy
+            c.dns = CNIDNS(nameservers: dnsServers, search: dnsSearch, options: dnsOptions)
             do {
                 try store.save(c)
                 // On `none`: the namespace with lo only.

@@ -212,6 +212,9 @@ struct ContainerRecord {
     var exposed: [(Int, String)] = []
     /// Docker's legacy links on the default bridge (`--link TARGET[:ALIAS]`).
     var legacyLinks: [(target: String, alias: String)] = []
+    /// `--dns`, `--dns-search`, `--dns-option`: over what the networks hand out.
+    var dns = CNIDNS()
+    var dnsOverrides: CNIDNS? { dns == CNIDNS() ? nil : dns }
 
     var netns: String { "/run/netns/\(name)" }
     /// Whether the container has a namespace of its own (not on `host`).
@@ -227,6 +230,9 @@ struct ContainerRecord {
         if !env.isEmpty { o.append(("Env", .array(env.map { .string("\($0.0)=\($0.1)") }))) }
         if !exposed.isEmpty { o.append(("Exposed", .array(exposed.map { .string("\($0.0)/\($0.1)") }))) }
         if !legacyLinks.isEmpty { o.append(("LegacyLinks", .array(legacyLinks.map { .string("\($0.target):\($0.alias)") }))) }
+        if !dns.nameservers.isEmpty { o.append(("Dns", .array(dns.nameservers.map { .string($0) }))) }
+        if !dns.search.isEmpty { o.append(("DnsSearch", .array(dns.search.map { .string($0) }))) }
+        if !dns.options.isEmpty { o.append(("DnsOptions", .array(dns.options.map { .string($0) }))) }
         return .object(JSONObject(o))
     }
 
@@ -248,6 +254,9 @@ struct ContainerRecord {
             return p.count == 2 ? Int(p[0]).map { ($0, String(p[1])) } : nil
         }
         legacyLinks = (j["LegacyLinks"]?.arrayValue ?? []).compactMap(\.stringValue).compactMap { try? LegacyLinks.parse($0) }
+        dns = CNIDNS(nameservers: (j["Dns"]?.arrayValue ?? []).compactMap(\.stringValue),
+                     search: (j["DnsSearch"]?.arrayValue ?? []).compactMap(\.stringValue),
+                     options: (j["DnsOptions"]?.arrayValue ?? []).compactMap(\.stringValue))
     }
 
     func endpoint(_ network: String) -> Endpoint? { endpoints.first { $0.network == network } }

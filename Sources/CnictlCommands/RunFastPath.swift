@@ -37,6 +37,9 @@ extension RunCommand {
             "-e": .value(repeating: true) { $0.env.append($1) },
             "--env": .value(repeating: true) { $0.env.append($1) },
             "--expose": .value(repeating: true) { $0.expose.append($1) },
+            "--dns": .value(repeating: true) { $0.dnsServers.append($1) },
+            "--dns-search": .value(repeating: true) { $0.dnsSearch.append($1) },
+            "--dns-option": .value(repeating: true) { $0.dnsOptions.append($1) },
             "--gw-priority": .value(repeating: false) { c, v in if let p = Int(v) { c.gwPriority = p } else { c.gwPriority = Int.min } },
             "-p": publish,
             "--publish": publish,
@@ -61,6 +64,9 @@ extension RunCommand {
         c.mac = nil
         c.env = []
         c.expose = []
+        c.dnsServers = []
+        c.dnsSearch = []
+        c.dnsOptions = []
         c.gwPriority = 0
         c.publish = []
         c.timing = false

@@ -12,7 +12,7 @@ import Testing
     static func fields(_ c: RunCommand) -> [String] {
         [c.cni.confDir ?? "<nil>", c.cni.cniPath ?? "<nil>", c.cni.cacheDir ?? "<nil>", c.name, c.network ?? "<nil>",
          c.ip ?? "<nil>", c.ip6 ?? "<nil>", c.aliases.joined(separator: "|"), c.links.joined(separator: "|"),
-         c.publish.joined(separator: "|"), c.mac ?? "<nil>", c.env.joined(separator: "|"), c.expose.joined(separator: "|"), String(c.gwPriority), String(c.timing)]
+         c.publish.joined(separator: "|"), c.mac ?? "<nil>", c.env.joined(separator: "|"), c.expose.joined(separator: "|"), String(c.gwPriority), c.dnsServers.joined(separator: "|"), c.dnsSearch.joined(separator: "|"), c.dnsOptions.joined(separator: "|"), String(c.timing)]
     }
 
     @Test func tableIsTheDefinition() throws {
@@ -42,7 +42,7 @@ import Testing
             }
         }
         #expect(table == defined)
-        #expect(defined.count == 17)
+        #expect(defined.count == 20)
     }
 
     /// The command lines runtimes and the README use take the fast path and parse as
@@ -57,7 +57,7 @@ import Testing
         ["--conf-dir", "/tmp/x/net.d", "--cni-path", "/a:/b", "--cache-dir", "/tmp/c", "--name", "n"],
         ["--name", "w", "--network", "web", "-p", "9000:80", "--timing"],
         ["--name", "m", "--network", "web", "--mac-address", "02:42:ac:11:00:09"],
-        ["--name", "e", "-e", "A=1", "--env", "B=2", "--expose", "80", "--link", "db:database", "--gw-priority", "7"],
+        ["--name", "e", "-e", "A=1", "--env", "B=2", "--expose", "80", "--link", "db:database", "--gw-priority", "7", "--dns", "10.0.0.53", "--dns-search", "a.test", "--dns-option", "ndots:2"],
     ])
     func commonLinesTakeTheFastPath(args: [String]) throws {
         let fast = try #require(RunCommand.fastParse(args))
