@@ -235,6 +235,11 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
         self.prefixLength = prefixLength
     }
 
+    /// `0.0.0.0/0` or `::/0`: a default route's destination.
+    public static func everything(_ family: IPFamily) -> IPNetwork {
+        IPNetwork(address: IPAddress(family: family, value: 0), prefixLength: 0)!
+    }
+
     public init?(_ s: String) {
         guard let slash = s.firstIndex(of: "/") else { return nil }
         let pfx = s[s.index(after: slash)...]

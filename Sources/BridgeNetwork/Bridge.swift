@@ -284,7 +284,7 @@ public struct Bridge: CNIPlugin {
             }
             guard let gw = result.ips[i].gateway else { continue }
             if cfg.isDefaultGateway {
-                let zero = IPNetwork(address: IPAddress(family: addr.family, value: 0), prefixLength: 0)!
+                let zero = IPNetwork.everything(addr.family)
                 if !result.routes.contains(where: { $0.dst == zero && $0.gw != nil }) {
                     result.routes.append(CNIRoute(dst: zero, gw: gw))
                 }

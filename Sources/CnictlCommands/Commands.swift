@@ -12,6 +12,16 @@ import Netlink
 
 /// Options every plugin-running command shares.
 struct CNIOptions: ParsableArguments {
+    /// No option given (each property set: ArgumentParser's wrappers trap on reading an
+    /// unparsed value), for commands that take none and for `run`'s fast path.
+    static var defaults: CNIOptions {
+        var o = CNIOptions()
+        o.confDir = nil
+        o.cniPath = nil
+        o.cacheDir = nil
+        return o
+    }
+
     @Option(name: .customLong("conf-dir"), help: "Directory of network configurations (default: $NETCONFPATH or /etc/cni/net.d).")
     var confDir: String?
 

@@ -116,6 +116,23 @@ struct Containers {
         }
     }
 
+    /// Runs `body` on each container `refs` names, in order, under cnictl's lock (as
+    /// `reporting` does: an error ends it with a one-line message), printing each one done
+    /// (as given, or with `name` by its name).
+    static func each(_ refs: [String], cni: CNIOptions, name: Bool = false, _ body: (Lifecycle, inout ContainerRecord) throws -> Void) throws {
+        try reporting {
+            let store = Store()
+            let lock = try store.lock()
+            defer { lock.unlock() }
+            let l = Lifecycle(ctrs: Containers(cni: cni, store: store), store: store)
+            for ref in refs {
+                var c = try l.ctrs.find(ref)
+                try body(l, &c)
+                print(name ? c.name : ref)
+            }
+        }
+    }
+
     /// Finds a container by name or ID prefix.
     func find(_ ref: String) throws -> ContainerRecord {
         if let c = try store.container(ref) { return c }

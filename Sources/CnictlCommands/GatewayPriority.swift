@@ -28,11 +28,10 @@ struct GatewayPriority {
         let ns = try NetlinkSocket.inNamespace(path: c.netns)
         for family in [IPFamily.v4, .v6] {
             guard let best = candidates(c, family).first, let link = try ns.link(named: best.ep.ifname) else { continue }
-            let defaults = try ns.routes(family: family).filter { $0.dst.prefixLength == 0 && $0.effectiveTable == 254 }
+            let defaults = try ns.routes(family: family).filter(\.isMainDefault)
             if defaults.count == 1, defaults[0].gateway == best.gateway, defaults[0].outputIndex == link.index { continue }
             for d in defaults { _ = try ns.deleteRoute(d) }
-            let any = IPNetwork(address: family == .v4 ? IPAddress("0.0.0.0")! : IPAddress("::")!, prefixLength: 0)!
-            try ns.addRoute(RouteInfo(dst: any, gateway: best.gateway, outputIndex: link.index))
+            try ns.addRoute(RouteInfo(dst: .everything(family), gateway: best.gateway, outputIndex: link.index))
         }
     }
 }

@@ -22,6 +22,15 @@ struct LegacyLinks {
 
     static func hostsPath(_ name: String) -> String { "\(NetnsResolvConf.etcNetns)/\(name)/hosts" }
 
+    /// Whether the container's hosts file is one cnictl wrote (others are left alone).
+    static func hostsFileIsOurs(_ name: String) -> Bool {
+        ((try? Posix.readText(hostsPath(name))) ?? nil)?.hasPrefix(marker) ?? false
+    }
+
+    static func removeHostsFile(_ name: String) {
+        if hostsFileIsOurs(name) { _ = try? Posix.remove(hostsPath(name)) }
+    }
+
     /// `TARGET[:ALIAS]` → (target, alias).
     static func parse(_ l: String) throws -> (target: String, alias: String) {
         let parts = l.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
@@ -42,15 +51,14 @@ struct LegacyLinks {
     func refresh() {
         syncFirewall()
         let all = store.containers()
-        let byName = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let byName = LegacyLinks.byName(all)
         for c in all where c.hasNamespace {
             let path = LegacyLinks.hostsPath(c.name)
-            let ours = ((try? Posix.readText(path)) ?? nil)?.hasPrefix(LegacyLinks.marker) ?? false
             guard !c.legacyLinks.isEmpty, c.running else {
-                if ours { _ = try? Posix.remove(path) }
+                LegacyLinks.removeHostsFile(c.name)
                 continue
             }
-            if !ours, Posix.exists(path) { continue }  // not ours: left alone
+            if Posix.exists(path), !LegacyLinks.hostsFileIsOurs(c.name) { continue }  // not ours: left alone
             var text = LegacyLinks.marker + "\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                 + "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
             if let me = address(c) { text += "\(me)\t\(c.id.prefix(12)) \(c.name)\n" }
@@ -68,19 +76,18 @@ struct LegacyLinks {
     /// ports, and nothing else: one firewall element per (container, target, port), gone with
     /// either container.
     func syncFirewall() {
-        let icc = (try? store.network("bridge"))??.option(DockerOption.icc) != "false"
+        // With icc on (the default) no element is ever made: nothing to keep or remove.
+        guard (try? store.network("bridge"))??.option(DockerOption.icc) == "false" else { return }
         var pairs: [Element] = []
-        if !icc {
-            let all = store.containers()
-            let byName = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            for c in all where c.running {
-                guard let src = address(c).flatMap(IPAddress.init) else { continue }
-                for l in c.legacyLinks {
-                    guard let t = byName[l.target], let dst = address(t).flatMap(IPAddress.init) else { continue }
-                    for p in LegacyLinks.exposed(t) {
-                        let proto: UInt8 = p.proto == "udp" ? 17 : p.proto == "sctp" ? 132 : 6
-                        pairs.append(.pair(src, dst, proto: proto, port: UInt16(p.port), comment: "\(LegacyLinks.owner)\(c.name) -> \(t.name)"))
-                    }
+        let all = store.containers()
+        let byName = LegacyLinks.byName(all)
+        for c in all where c.running {
+            guard let src = address(c).flatMap(IPAddress.init) else { continue }
+            for l in c.legacyLinks {
+                guard let t = byName[l.target], let dst = address(t).flatMap(IPAddress.init) else { continue }
+                for p in LegacyLinks.exposed(t) {
+                    let proto: UInt8 = p.proto == "udp" ? 17 : p.proto == "sctp" ? 132 : 6
+                    pairs.append(.pair(src, dst, proto: proto, port: UInt16(p.port), comment: "\(LegacyLinks.owner)\(c.name) -> \(t.name)"))
                 }
             }
         }
@@ -90,6 +97,10 @@ struct LegacyLinks {
     }
 
     static let owner = "cnictl legacy link "
+
+    static func byName(_ all: [ContainerRecord]) -> [String: ContainerRecord] {
+        Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
 
     /// The ports a container exposes (`--expose` and the container side of `-p`), sorted.
     static func exposed(_ c: ContainerRecord) -> [(port: Int, proto: String)] {
@@ -103,8 +114,9 @@ struct LegacyLinks {
 
     /// Docker's link variables of `c`'s legacy links, then its own `-e` environment.
     func environment(_ c: ContainerRecord) -> [(String, String)] {
+        if c.legacyLinks.isEmpty { return c.env }
         var env: [(String, String)] = []
-        let byName = Dictionary(store.containers().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let byName = LegacyLinks.byName(store.containers())
         for l in c.legacyLinks {
             guard let t = byName[l.target], let ip = address(t) else { continue }
             let a = String(l.alias.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })

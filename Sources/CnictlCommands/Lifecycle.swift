@@ -3,6 +3,7 @@ import Base
 import CNI
 import CNIRuntime
 import FoundationEssentials
+import Netlink
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,27 +57,16 @@ struct Lifecycle {
         LegacyLinks(ctrs: ctrs, store: store).refresh()
     }
 
-    /// The processes whose network namespace is `netns` (as `ip netns pids`).
-    static func processes(netns: String) -> [pid_t] {
-        var target = stat()
-        guard stat(netns, &target) == 0 else { return [] }
-        let me = getpid()
-        return (((try? Posix.listDirectory("/proc")) ?? nil) ?? []).compactMap { Int32($0) }.filter { pid in
-            var st = stat()
-            return pid != me && stat("/proc/\(pid)/ns/net", &st) == 0 && st.st_ino == target.st_ino && st.st_dev == target.st_dev
-        }
-    }
-
     /// SIGTERM to every process of the namespace, SIGKILL to those left after `timeout` s.
     static func endProcesses(netns: String, timeout: Int) {
-        let pids = processes(netns: netns)
+        let pids = NamedNamespaces.pids(inNamespaceAt: netns)
         guard !pids.isEmpty else { return }
         for p in pids { kill(p, SIGTERM) }
         let deadline = Posix.monotonicNanos() + UInt64(max(0, timeout)) * 1_000_000_000
-        while !processes(netns: netns).isEmpty && Posix.monotonicNanos() < deadline { usleep(20_000) }
-        for p in processes(netns: netns) { kill(p, SIGKILL) }
+        while !NamedNamespaces.pids(inNamespaceAt: netns).isEmpty && Posix.monotonicNanos() < deadline { usleep(20_000) }
+        for p in NamedNamespaces.pids(inNamespaceAt: netns) { kill(p, SIGKILL) }
         let end = Posix.monotonicNanos() + 2_000_000_000
-        while !processes(netns: netns).isEmpty && Posix.monotonicNanos() < end { usleep(10_000) }
+        while !NamedNamespaces.pids(inNamespaceAt: netns).isEmpty && Posix.monotonicNanos() < end { usleep(10_000) }
     }
 }
 
@@ -89,17 +79,7 @@ struct StopCommand: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try reporting {
-            let store = Store()
-            let lock = try store.lock()
-            defer { lock.unlock() }
-            let ctrs = Containers(cni: cni, store: store)
-            for ref in containers {
-                var c = try ctrs.find(ref)
-                try Lifecycle(ctrs: ctrs, store: store).stop(&c, timeout: time)
-                print(ref)
-            }
-        }
+        try Containers.each(containers, cni: cni) { l, c in try l.stop(&c, timeout: time) }
     }
 }
 
@@ -111,17 +91,7 @@ struct StartCommand: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try reporting {
-            let store = Store()
-            let lock = try store.lock()
-            defer { lock.unlock() }
-            let ctrs = Containers(cni: cni, store: store)
-            for ref in containers {
-                var c = try ctrs.find(ref)
-                try Lifecycle(ctrs: ctrs, store: store).start(&c)
-                print(ref)
-            }
-        }
+        try Containers.each(containers, cni: cni) { l, c in try l.start(&c) }
     }
 }
 
@@ -134,18 +104,9 @@ struct RestartCommand: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try reporting {
-            let store = Store()
-            let lock = try store.lock()
-            defer { lock.unlock() }
-            let ctrs = Containers(cni: cni, store: store)
-            for ref in containers {
-                var c = try ctrs.find(ref)
-                let l = Lifecycle(ctrs: ctrs, store: store)
-                try l.stop(&c, timeout: time)
-                try l.start(&c)
-                print(ref)
-            }
+        try Containers.each(containers, cni: cni) { l, c in
+            try l.stop(&c, timeout: time)
+            try l.start(&c)
         }
     }
 }

@@ -220,7 +220,8 @@ struct NetworkGroup: ParsableCommand {
                         out.append(b.inspect(store))
                         continue
                     }
-                    if !Networks(cni: cni, store: store).exists(name) { OverlayShared.materialize(Networks(cni: cni, store: store)) }
+                    let nets = Networks(cni: cni, store: store)
+                    if !nets.exists(name) { OverlayShared.materialize(nets) }
                     let list = try cni.load(name)
                     let r = try store.network(name)
                     var containers: [(String, JSON)] = []
@@ -715,11 +716,7 @@ struct ExecCommand: ParsableCommand {
             guard !cmd.isEmpty else { throw CLIError("no command given (cnictl exec NAME -- CMD …)") }
             let store = Store()
             // exec takes no CNI options: the defaults (and the environment's CNI_* variables).
-            var cni = CNIOptions()
-            cni.confDir = nil
-            cni.cniPath = nil
-            cni.cacheDir = nil
-            let ctrs = Containers(cni: cni, store: store)
+            let ctrs = Containers(cni: .defaults, store: store)
             let record = try? ctrs.find(container)
             if let record, !record.running { throw CLIError("container \(record.name) is not running") }
             // The container's environment (-e) and Docker's link variables, over this one's.
@@ -789,25 +786,15 @@ struct RmCommand: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try reporting {
-            let store = Store()
-            let lock = try store.lock()
-            defer { lock.unlock() }
-            let ctrs = Containers(cni: cni, store: store)
-            for ref in containers {
-                var c = try ctrs.find(ref)
-                for ep in c.endpoints.reversed() { try ctrs.detach(&c, network: ep.network, force: force) }
-                if c.hasNamespace {
-                    if ((try? Posix.readText(LegacyLinks.hostsPath(c.name))) ?? nil)?.hasPrefix(LegacyLinks.marker) == true {
-                        _ = try? Posix.remove(LegacyLinks.hostsPath(c.name))
-                    }
-                    NetnsResolvConf.remove(c.name)
-                    try NamedNamespaces.delete(c.name)
-                }
-                store.removeContainer(c.name)
-                LegacyLinks(ctrs: ctrs, store: store).refresh()
-                print(c.name)
+        try Containers.each(containers, cni: cni, name: true) { l, c in
+            for ep in c.endpoints.reversed() { try l.ctrs.detach(&c, network: ep.network, force: force) }
+            if c.hasNamespace {
+                LegacyLinks.removeHostsFile(c.name)
+                NetnsResolvConf.remove(c.name)
+                try NamedNamespaces.delete(c.name)
             }
+            l.store.removeContainer(c.name)
+            LegacyLinks(ctrs: l.ctrs, store: l.store).refresh()
         }
     }
 }

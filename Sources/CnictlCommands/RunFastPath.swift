@@ -52,10 +52,7 @@ extension RunCommand {
         var c = RunCommand()
         // Every property is set before use: ArgumentParser's wrappers trap on reading an
         // unparsed value.
-        c.cni = CNIOptions()
-        c.cni.confDir = nil
-        c.cni.cniPath = nil
-        c.cni.cacheDir = nil
+        c.cni = .defaults
         c.network = nil
         c.ip = nil
         c.ip6 = nil

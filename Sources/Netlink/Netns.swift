@@ -137,6 +137,18 @@ public enum NamedNamespaces {
     public static func list(directory: String = defaultDirectory) throws -> [String] {
         (try Posix.listDirectory(directory) ?? []).sorted()
     }
+
+    /// The processes (not this one) whose network namespace is the one at `path`, as
+    /// `ip netns pids` finds them.
+    public static func pids(inNamespaceAt path: String) -> [pid_t] {
+        var target = stat()
+        guard stat(path, &target) == 0 else { return [] }
+        let me = getpid()
+        return (((try? Posix.listDirectory("/proc")) ?? nil) ?? []).compactMap { Int32($0) }.filter { pid in
+            var st = stat()
+            return pid != me && stat("/proc/\(pid)/ns/net", &st) == 0 && st.st_ino == target.st_ino && st.st_dev == target.st_dev
+        }
+    }
 }
 
 /// Runs a closure on a new pthread that has entered a network namespace; the thread ends

@@ -27,6 +27,8 @@ public struct RouteInfo: Sendable, Equatable {
 
     public var family: IPFamily { dst.family }
     public var effectiveTable: UInt32 { table ?? RouteInfo.mainTable }
+    /// A default route of the main table.
+    public var isMainDefault: Bool { dst.prefixLength == 0 && effectiveTable == RouteInfo.mainTable }
     /// The kernel's main routing table.
     public static let mainTable = UInt32(RT_TABLE_MAIN.rawValue)
 }

@@ -35,7 +35,7 @@ public struct OverlayPlugin: CNIPlugin {
             }
             link = l
         } else {
-            guard let d = try host.routes(family: .v4).first(where: { $0.dst.prefixLength == 0 && $0.effectiveTable == 254 }),
+            guard let d = try host.routes(family: .v4).first(where: \.isMainDefault),
                   let idx = d.outputIndex, let l = try host.link(index: idx) else {
                 throw CNIError(.invalidConfig, "\"underlay\" is not set and this host has no default route to take it from")
             }
