@@ -279,6 +279,11 @@ public struct Bridge: CNIPlugin {
         for i in result.ips.indices {
             result.ips[i].interface = 2
             let addr = result.ips[i].address
+            if cfg.gatewayMode(addr.family) == .isolated {
+                // No gateway of this family: no address on the bridge, none handed out.
+                result.ips[i].gateway = nil
+                continue
+            }
             if result.ips[i].gateway == nil && cfg.isGateway {
                 result.ips[i].gateway = addr.networkAddress.next()
             }

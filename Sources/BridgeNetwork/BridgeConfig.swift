@@ -35,12 +35,17 @@ public struct BridgeConfig {
     var runtimeDNS: CNIDNS?
     /// What to do about another table whose forward policy is drop.
     var hostFirewall = HostFirewallMode.check
+    /// Docker's gateway modes (`gatewayModeIPv4`, `gatewayModeIPv6`); nil: `ipMasq` decides.
+    var gatewayModeV4: GatewayMode?
+    var gatewayModeV6: GatewayMode?
+
+    func gatewayMode(_ f: IPFamily) -> GatewayMode? { f == .v4 ? gatewayModeV4 : gatewayModeV6 }
 
     static let knownKeys: Set<String> = [
         "cniVersion", "cniVersions", "name", "type", "args", "runtimeConfig", "capabilities", "prevResult", "ipam", "dns",
         "bridge", "isGateway", "isDefaultGateway", "forceAddress", "allSubnetGateways", "ipMasq", "ipMasqBackend", "mtu", "hairpinMode",
         "promiscMode", "vlan", "vlanTrunk", "preserveDefaultVlan", "macspoofchk", "enabledad", "disableContainerInterface",
-        "portIsolation", "icc", "internal", "mac", "hostFirewall",
+        "portIsolation", "icc", "internal", "mac", "hostFirewall", "gatewayModeIPv4", "gatewayModeIPv6",
     ]
 
     public init(_ req: CNIRequest) throws(CNIError) {
@@ -93,6 +98,16 @@ public struct BridgeConfig {
             }
             hostFirewall = m
         }
+        for key in ["gatewayModeIPv4", "gatewayModeIPv6"] {
+            guard let text = try c.string(key), !text.isEmpty else { continue }
+            guard let m = GatewayMode(rawValue: text) else {
+                throw c.invalid(key, "unknown gateway mode (nat, nat-unprotected, routed or isolated)")
+            }
+            if m == .isolated && !`internal` {
+                throw c.invalid(key, "gateway mode 'isolated' can only be used for an internal network (\"internal\": true)")
+            }
+            if key == "gatewayModeIPv4" { gatewayModeV4 = m } else { gatewayModeV6 = m }
+        }
         if `internal` && isDefaultGateway {
             // An internal network has no way out: no default route, whatever else is asked.
             isDefaultGateway = false
@@ -136,7 +151,7 @@ public struct BridgeConfig {
     /// What the network needs from the firewall.
     func policy(network: String) -> NetworkPolicy {
         NetworkPolicy(network: network, bridge: bridge, ipMasq: ipMasq, icc: icc, isInternal: `internal`,
-                      acceptInIptables: hostFirewall == .iptables)
+                      acceptInIptables: hostFirewall == .iptables, gatewayModeV4: gatewayModeV4, gatewayModeV6: gatewayModeV6)
     }
 
     static func parseTrunk(_ c: JSONReader) throws(CNIError) -> [Int] {

@@ -26,12 +26,16 @@ struct NetworkGroup: ParsableCommand {
                   cnictl network create simple-network
                   cnictl network create -d bridge --subnet 172.25.0.0/16 isolated_nw
                   cnictl network create -o com.docker.network.bridge.host_binding_ipv4=172.233.0.1 simple-network2
+                  cnictl network create --ipv6 --subnet 2001:db8::/64 \
+                      -o com.docker.network.bridge.gateway_mode_ipv6=routed mynet   (IPv6 routed, IPv4 nat)
+                  cnictl network create --internal -o com.docker.network.bridge.gateway_mode_ipv4=isolated quiet
                   cnictl network create -d overlay --kv etcd://10.0.0.10:2379 \\
                       --subnet 192.168.0.0/16 --subnet 192.170.0.0/16 \\
                       --gateway 192.168.0.100 --gateway 192.170.0.100 --ip-range 192.168.1.0/24 \\
                       --aux-address my-router=192.168.1.5 my-multihost-network
                 Options (-o): com.docker.network.bridge.name, .enable_ip_masquerade, .enable_icc,
-                .host_binding_ipv4, com.docker.network.driver.mtu (bridge); driver.mtu,
+                .host_binding_ipv4, .gateway_mode_ipv4 and .gateway_mode_ipv6 (nat, nat-unprotected,
+                routed, isolated), com.docker.network.driver.mtu (bridge); driver.mtu,
                 com.docker.network.driver.overlay.vxlanid_list, swiftcni.overlay.underlay (overlay).
                 Without --subnet a free private subnet is picked (not overlapping other networks or
                 this host's routes).

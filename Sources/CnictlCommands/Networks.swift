@@ -17,9 +17,11 @@ enum DockerOption {
     static let icc = "com.docker.network.bridge.enable_icc"
     static let hostBinding = "com.docker.network.bridge.host_binding_ipv4"
     static let mtu = "com.docker.network.driver.mtu"
+    static let gatewayModeV4 = "com.docker.network.bridge.gateway_mode_ipv4"
+    static let gatewayModeV6 = "com.docker.network.bridge.gateway_mode_ipv6"
     static let vxlanID = "com.docker.network.driver.overlay.vxlanid_list"
     static let underlay = "swiftcni.overlay.underlay"
-    static let bridgeKeys: Set<String> = [bridgeName, masquerade, icc, hostBinding, mtu]
+    static let bridgeKeys: Set<String> = [bridgeName, masquerade, icc, hostBinding, mtu, gatewayModeV4, gatewayModeV6]
     static let overlayKeys: Set<String> = [mtu, vxlanID, underlay]
 }
 
@@ -115,6 +117,12 @@ struct Networks {
                 guard let m = Int(v), (576...65000).contains(m) else { throw CLIError("option \(k)=\(v): MTU must be 576-65000") }
             case DockerOption.bridgeName:
                 if let why = CNIEnvironment.interfaceNameProblem(v) { throw CLIError("option \(k)=\(v): \(why)") }
+            case DockerOption.gatewayModeV4, DockerOption.gatewayModeV6:
+                // Docker's words.
+                guard let m = GatewayMode(rawValue: v) else { throw CLIError("failed to parse \(k) value: \(v) (unknown gateway mode \(v))") }
+                if m == .isolated && !spec.isInternal {
+                    throw CLIError("gateway mode 'isolated' can only be used for an internal network")
+                }
             case DockerOption.vxlanID:
                 guard let n = Int(v), (1...16_777_215).contains(n) else { throw CLIError("option \(k)=\(v): VNI must be 1-16777215") }
             default: break
@@ -180,8 +188,16 @@ struct Networks {
             }
             pools[i].aux.append((n, a))
         }
-        for i in pools.indices where pools[i].gateway == nil {
-            pools[i].gateway = pools[i].subnet.networkAddress.next()
+        // An isolated family has no gateway (Docker allocates none).
+        func isolated(_ f: IPFamily) -> Bool {
+            spec.options.contains { $0.0 == (f == .v4 ? DockerOption.gatewayModeV4 : DockerOption.gatewayModeV6) && $0.1 == "isolated" }
+        }
+        for i in pools.indices {
+            if isolated(pools[i].subnet.family) {
+                if let g = pools[i].gateway { throw CLIError("gateway \(g): subnet \(pools[i].subnet) has gateway mode 'isolated', which has no gateway") }
+            } else if pools[i].gateway == nil {
+                pools[i].gateway = pools[i].subnet.networkAddress.next()
+            }
         }
         var vni: Int? = nil
         if spec.driver == "overlay" {
@@ -243,6 +259,8 @@ struct Networks {
                 ("ipMasq", .bool(!n.isInternal && n.option(DockerOption.masquerade) != "false")),
                 ("icc", .bool(n.option(DockerOption.icc) != "false")), ("internal", .bool(n.isInternal)),
             ]
+            if let m = n.option(DockerOption.gatewayModeV4) { b.append(("gatewayModeIPv4", .string(m))) }
+            if let m = n.option(DockerOption.gatewayModeV6) { b.append(("gatewayModeIPv6", .string(m))) }
             if let h = n.hostFirewall { b.append(("hostFirewall", .string(h))) }
             if let mtu { b.append(("mtu", .int(mtu))) }
             b.append(("ipam", .object(JSONObject(ipam))))
@@ -262,7 +280,8 @@ struct Networks {
             o.append(("capabilities", ["ips": true, "aliases": true]))
             plugins.append(.object(JSONObject(o)))
         }
-        if dns {
+        // The embedded DNS listens on the network's gateways: an isolated network has none.
+        if dns && !n.isIsolated {
             plugins.append(["type": "dns-alias", "capabilities": ["aliases": true, "links": true]])
         }
         return ["cniVersion": "1.1.0", "name": .string(n.name), "plugins": .array(plugins)]

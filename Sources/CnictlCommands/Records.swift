@@ -149,6 +149,14 @@ struct NetworkRecord {
     }
 
     func option(_ k: String) -> String? { options.first { $0.0 == k }?.1 }
+
+    /// Isolated in each of its families (gateway mode "isolated"): no gateway address at all.
+    var isIsolated: Bool {
+        let fams = Set(pools.map(\.subnet.family))
+        return !fams.isEmpty && fams.allSatisfy {
+            option($0 == .v4 ? DockerOption.gatewayModeV4 : DockerOption.gatewayModeV6) == "isolated"
+        }
+    }
 }
 
 /// A container: a named network namespace and the networks it joined (in order).

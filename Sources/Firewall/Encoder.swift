@@ -391,6 +391,17 @@ enum RuleExpr {
                     meta(NFT_META_L4PROTO, reg: reg32(2)),
                     payload(offset: reply ? 0 : 2, length: 2, base: NFT_PAYLOAD_TRANSPORT_HEADER, reg: reg32(3)),
                     lookup(set, sreg: reg32(0))]
+        case .nfproto(let f):
+            return nfproto(f, family: family)
+        case .daddrPortIn(let f, let set):
+            let v4 = f == .v4
+            var out = nfproto(f, family: family)
+            out.append(payload(offset: v4 ? 16 : 24, length: v4 ? 4 : 16, reg: reg32(0)))
+            let r = v4 ? 1 : 4
+            out.append(meta(NFT_META_L4PROTO, reg: reg32(r)))
+            out.append(payload(offset: 2, length: 2, base: NFT_PAYLOAD_TRANSPORT_HEADER, reg: reg32(r + 1)))
+            out.append(lookup(set, sreg: reg32(0)))
+            return out
         case .saddrIn(let f, let set):
             var out = nfproto(f, family: family)
             out.append(payload(offset: f == .v4 ? 12 : 8, length: f == .v4 ? 4 : 16))

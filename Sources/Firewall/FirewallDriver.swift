@@ -53,11 +53,7 @@ public final class FirewallDriver {
             func has(_ t: TableRef, _ name: String) -> ChainInfo? {
                 chains.first { $0.family == t.family && $0.table == t.name && $0.name == name }
             }
-            var ops: [Operation] = []
-            let all = Plan.base(), rules = Plan.baseRules()
-            for t in [Plan.table, Plan.bridgeTable] where has(t, "forward") == nil {
-                ops += all.filter { FirewallDriver.table(of: $0) == t } + rules.filter { FirewallDriver.table(of: $0) == t }
-            }
+            var ops = baseIfMissing(chains)
             if has(Plan.table, Plan.fromChain(p.network)) != nil {
                 let first = try nf.rules(Plan.table, Plan.fromChain(p.network), checkExists: false)?.first
                 if first?.comment != Plan.fingerprint(p) { ops += Plan.network(p) }
@@ -184,7 +180,7 @@ public final class FirewallDriver {
         for c in ["forward", "postrouting"] where !(try nf.chainExists(Plan.table, c)) { throw missing("chain \(Plan.table) \(c)") }
         if !(try nf.chainExists(Plan.bridgeTable, "forward")) { throw missing("chain \(Plan.bridgeTable) forward") }
         var chains = [Plan.fromChain(p.network), Plan.toChain(p.network)]
-        if p.ipMasq && !p.isInternal { chains.append(Plan.masqChain(p.network)) }
+        if p.masqueradesAny { chains.append(Plan.masqChain(p.network)) }
         for c in chains where !(try nf.chainExists(Plan.table, c)) { throw missing("chain \(Plan.table) \(c) of network \(p.network)") }
         let br = ifnameBytes(p.bridge)
         func hasKey(_ t: TableRef, _ set: String, _ key: [UInt8]) throws -> Bool {
@@ -192,7 +188,7 @@ public final class FirewallDriver {
         }
         if !(try hasKey(Plan.table, "bridges", br)) { throw missing("element \"\(p.bridge)\" of set \(Plan.table) bridges") }
         for m in ["from", "to"] where !(try hasKey(Plan.table, m, br)) { throw missing("element \"\(p.bridge)\" of map \(Plan.table) \(m)") }
-        if p.ipMasq && !p.isInternal, !(try hasKey(Plan.table, "masq", br)) { throw missing("element \"\(p.bridge)\" of map \(Plan.table) masq") }
+        if p.masqueradesAny, !(try hasKey(Plan.table, "masq", br)) { throw missing("element \"\(p.bridge)\" of map \(Plan.table) masq") }
         if !p.icc {
             let ports = (try nf.elements(Plan.bridgeTable, "icc_off") ?? []).filter { $0.comment == a.description }
             if ports.isEmpty || (port.map { ifnameBytes($0) != ports[0].key } ?? false) {
@@ -221,9 +217,22 @@ public final class FirewallDriver {
     /// Whether `network` is internal, from the policy fingerprint its bridge plugin left on
     /// the network's first rule; nil when the network has no rules (yet).
     public func isInternal(network: String) throws -> Bool? {
-        guard let first = try nf.rules(Plan.table, Plan.fromChain(network))?.first, let c = first.comment,
-              c.hasPrefix("swiftcni v1 ") else { return nil }
-        return c.split(separator: " ").contains("internal=1")
+        try fingerprint(network: network).map { $0["internal"] == "1" }
+    }
+
+    /// The families whose gateway mode is "routed" (host ports are not used there), from the
+    /// fingerprint; empty when the network has no rules.
+    public func routedFamilies(network: String) throws -> Set<IPFamily> {
+        guard let f = try fingerprint(network: network) else { return [] }
+        var out = Set<IPFamily>()
+        if f["gw4"] == GatewayMode.routed.rawValue { out.insert(.v4) }
+        if f["gw6"] == GatewayMode.routed.rawValue { out.insert(.v6) }
+        return out
+    }
+
+    func fingerprint(network: String) throws -> [String: String]? {
+        guard let first = try nf.rules(Plan.table, Plan.fromChain(network))?.first, let c = first.comment else { return nil }
+        return Plan.fingerprintFields(c)
     }
 
     public func foreignForwardDrops() throws -> [ChainInfo] {

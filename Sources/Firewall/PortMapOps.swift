@@ -12,17 +12,21 @@ public struct PublishedRecord: Sendable {
     public var mapNetwork: String?
     public var bridge: String?
     public var ports: [PublishedPort]
+    /// Families published without host ports (the network's gateway mode is routed there).
+    public var routed: Set<IPFamily>
 
-    public init(mapNetwork: String?, bridge: String?, ports: [PublishedPort]) {
+    public init(mapNetwork: String?, bridge: String?, ports: [PublishedPort], routed: Set<IPFamily> = []) {
         self.mapNetwork = mapNetwork
         self.bridge = bridge
         self.ports = ports
+        self.routed = routed
     }
 
     var json: JSON {
         var o = JSONObject()
         if let m = mapNetwork { o["mapNetwork"] = .string(m) }
         if let b = bridge { o["bridge"] = .string(b) }
+        if !routed.isEmpty { o["routed"] = .array(routed.sorted { $0 == .v4 && $1 == .v6 }.map { .string($0.versionString) }) }
         o["ports"] = .array(ports.map { p in
             var e = JSONObject()
             if let h = p.hostIP { e["hostIP"] = .string(h.description) }
@@ -40,6 +44,7 @@ public struct PublishedRecord: Sendable {
         guard let arr = json["ports"]?.arrayValue else { return nil }
         mapNetwork = json["mapNetwork"]?.stringValue
         bridge = json["bridge"]?.stringValue
+        routed = Set((json["routed"]?.arrayValue ?? []).compactMap { $0.stringValue == "6" ? .v6 : $0.stringValue == "4" ? .v4 : nil })
         ports = arr.compactMap { e in
             guard let fam = e["family"]?.stringValue, let hp = e["hostPort"]?.intValue,
                   let pr = e["protocol"]?.stringValue.flatMap(PortProtocol.init(rawValue:)),
@@ -96,9 +101,13 @@ extension FirewallDriver {
     func baseIfMissing(_ chains: [ChainInfo]) -> [Operation] {
         var ops: [Operation] = []
         let all = Plan.base(), rules = Plan.baseRules()
-        for t in [Plan.table, Plan.bridgeTable] where !chains.contains(where: { $0.family == t.family && $0.table == t.name && $0.name == "forward" }) {
+        func has(_ t: TableRef, _ name: String) -> Bool {
+            chains.contains { $0.family == t.family && $0.table == t.name && $0.name == name }
+        }
+        for t in [Plan.table, Plan.bridgeTable] where !has(t, "forward") {
             ops += all.filter { FirewallDriver.table(of: $0) == t } + rules.filter { FirewallDriver.table(of: $0) == t }
         }
+        if has(Plan.table, "forward") && !has(Plan.table, "isolated-in") { ops += Plan.gatewayModesUpgrade() }
         return ops
     }
 
@@ -130,14 +139,14 @@ extension FirewallDriver {
 
     /// ADD: publishes `ports` for attachment `a`; refuses (creating nothing) if any is taken.
     public func publish(_ p: PortmapPolicy, _ a: AttachmentID, ports: [PublishedPort], hostAddresses: [IPAddress],
-                        records: PublishedRecords) throws {
+                        routed: Set<IPFamily> = [], records: PublishedRecords) throws {
         try locked {
             let chains = try nf.chains()
             var ops = baseIfMissing(chains)
             // Without the tables, nothing is published yet.
             let fresh = !ops.isEmpty
-            for (i, port) in ports.enumerated() {
-                for other in ports[..<i] where other.family == port.family && other.proto == port.proto && other.hostPort == port.hostPort
+            for (i, port) in ports.enumerated() where !routed.contains(port.family) {
+                for other in ports[..<i] where !routed.contains(other.family) && other.family == port.family && other.proto == port.proto && other.hostPort == port.hostPort
                     && (other.hostIP == nil || port.hostIP == nil || other.hostIP == port.hostIP) {
                     throw FirewallError(.conflict, "port \(port.binding) is asked for twice (also as \(other.binding))")
                 }
@@ -151,8 +160,8 @@ extension FirewallDriver {
             if p.hasConditions, !(try nf.setExists(Plan.table, Plan.name(p.network, "pm4"))) {
                 ops += Plan.portmapConditional(p)
             }
-            ops += Plan.publish(ports, a, mapNetwork: p.mapNetwork)
-            try records.write(a, PublishedRecord(mapNetwork: p.mapNetwork, bridge: p.bridge, ports: ports))
+            ops += Plan.publish(ports, a, mapNetwork: p.mapNetwork, routed: routed)
+            try records.write(a, PublishedRecord(mapNetwork: p.mapNetwork, bridge: p.bridge, ports: ports, routed: routed))
             do {
                 try nf.apply(ops)
             } catch {
@@ -174,7 +183,10 @@ extension FirewallDriver {
             let record = records.read(a)
             let bridge = bridge ?? record?.bridge
             if let r = record {
-                ops += Plan.publish(r.ports, a, mapNetwork: r.mapNetwork).map { op -> Operation in
+                // (Tables made before the open sets lack them: made on the way, so the
+                // destroys below find them.)
+                ops += [IPFamily.v4, .v6].map { .addSet(Plan.openSetSpec($0)) }
+                ops += Plan.publish(r.ports, a, mapNetwork: r.mapNetwork, routed: r.routed).map { op -> Operation in
                     if case .addElements(let t, let s, let e) = op { return .destroyElements(t, s, e) }
                     return op
                 }
@@ -197,7 +209,7 @@ extension FirewallDriver {
     /// (a scan of the maps, for state without records).
     func elementsOwned(network: String, by pick: (AttachmentID) -> Bool) throws -> [Operation] {
         var ops: [Operation] = []
-        for m in Plan.portmapMaps + Plan.portmapMaps.map({ Plan.name(network, $0) }) {
+        for m in Plan.portmapMaps + Plan.portmapMaps.map({ Plan.name(network, $0) }) + [Plan.openSet(.v4), Plan.openSet(.v6)] {
             guard let elems = try nf.elements(Plan.table, m) else { continue }
             let mine = elems.filter { e in
                 guard let c = e.comment, let id = AttachmentID(comment: c), id.network == network else { return false }
@@ -217,9 +229,18 @@ extension FirewallDriver {
     }
 
     /// CHECK: every port is published, by this attachment.
-    public func checkPublished(mapNetwork: String?, _ a: AttachmentID, ports: [PublishedPort]) throws {
+    public func checkPublished(mapNetwork: String?, _ a: AttachmentID, ports: [PublishedPort], routed: Set<IPFamily> = []) throws {
         guard try nf.tableExists(Plan.table) else { throw FirewallError(.differs, "firewall: table \(Plan.table) is missing") }
         for port in ports {
+            // Routed: the container port is open, no host port is used.
+            if routed.contains(port.family) {
+                let open = Plan.openSet(port.family)
+                let key = Element.addressPort(port.container, proto: port.proto.number, port: port.containerPort).key
+                if try nf.element(Plan.table, open, key: key)?.comment != a.description {
+                    throw FirewallError(.differs, "portmap: container port \(port.proto.rawValue) \(port.container) \(port.containerPort) of \(a) is missing from set \(Plan.table) \(open)")
+                }
+                continue
+            }
             let m = port.map(network: mapNetwork)
             guard let e = try nf.element(Plan.table, m, key: port.key) else {
                 throw FirewallError(.differs, "portmap: \(port) is not published (element of map \(Plan.table) \(m) missing)")

@@ -201,14 +201,22 @@ extension Plan {
         return ops
     }
 
-    /// Elements of an attachment's published ports.
-    public static func publish(_ ports: [PublishedPort], _ a: AttachmentID, mapNetwork: String?) -> [Operation] {
+    /// Elements of an attachment's published ports: the DNAT of each host port (not in the
+    /// `routed` families, where host ports are not used), and each container port in the
+    /// family's open set (what a routed network lets in).
+    public static func publish(_ ports: [PublishedPort], _ a: AttachmentID, mapNetwork: String?,
+                               routed: Set<IPFamily> = []) -> [Operation] {
         var bySet: [String: [Element]] = [:]
         var order: [String] = []
+        func add(_ set: String, _ e: Element) {
+            if bySet[set] == nil { order.append(set); bySet[set] = [] }
+            if !bySet[set]!.contains(where: { $0.key == e.key }) { bySet[set]!.append(e) }
+        }
         for p in ports {
-            let m = p.map(network: mapNetwork)
-            if bySet[m] == nil { order.append(m) }
-            bySet[m, default: []].append(p.element(comment: a.description))
+            if !routed.contains(p.family) { add(p.map(network: mapNetwork), p.element(comment: a.description)) }
+        }
+        for p in ports {
+            add(openSet(p.family), .addressPort(p.container, proto: p.proto.number, port: p.containerPort, comment: a.description))
         }
         return order.map { .addElements(table, $0, bySet[$0]!) }
     }

@@ -167,6 +167,14 @@ public struct Element: Equatable, Sendable, CustomStringConvertible {
         return Element(key: key, keyText: "\(src) . \(dst) . \(p) . \(port)", comment: comment)
     }
 
+    /// An element of an `ipv4_addr . inet_proto . inet_service` set (or ipv6): a container's
+    /// address and port.
+    public static func addressPort(_ a: IPAddress, proto: UInt8, port: UInt16, comment: String? = nil) -> Element {
+        let key = a.bytes + [proto, 0, 0, 0] + [UInt8(port >> 8), UInt8(port & 0xFF), 0, 0]
+        let p = proto == 6 ? "tcp" : proto == 17 ? "udp" : proto == 132 ? "sctp" : String(proto)
+        return Element(key: key, keyText: "\(a) . \(p) . \(port)", comment: comment)
+    }
+
     public var description: String {
         var s = keyText
         if let v = verdict { s += " : \(v)" }
@@ -219,6 +227,10 @@ public enum Statement: Equatable, Sendable, CustomStringConvertible {
     /// `reply` the same element seen from the other end: `ip daddr . ip saddr . meta l4proto .
     /// th sport @set` (a pair allowed one way, and its answers).
     case pairIn(String, reply: Bool)
+    /// `meta nfproto ipv4|ipv6`: the packet's address family (inet and bridge tables).
+    case nfproto(IPFamily)
+    /// `ip daddr . meta l4proto . th dport @set` (ip6 alike): the destination address and port.
+    case daddrPortIn(IPFamily, String)
     case counter
     case masquerade
     case verdict(Verdict)
@@ -244,6 +256,8 @@ public enum Statement: Equatable, Sendable, CustomStringConvertible {
         case .etherTypeARP: return "meta protocol arp"
         case .pairIn(let set, let reply):
             return reply ? "ip daddr . ip saddr . meta l4proto . th sport @\(set)" : "ip saddr . ip daddr . meta l4proto . th dport @\(set)"
+        case .nfproto(let f): return "meta nfproto \(f == .v4 ? "ipv4" : "ipv6")"
+        case .daddrPortIn(let f, let set): return "\(f == .v4 ? "ip" : "ip6") daddr . meta l4proto . th dport @\(set)"
         case .counter: return "counter"
         case .masquerade: return "masquerade"
         case .verdict(let v): return v.description

@@ -70,7 +70,8 @@ public struct Portmap: CNIPlugin {
     /// The mappings made concrete: host address or all addresses, per family of the
     /// container's addresses. A mapping whose host address has another family than every
     /// container address is skipped, as the reference does.
-    func resolve(_ cfg: PortmapConfig, containers: [IPAddress], hostAddresses: [IPAddress]) throws -> [PublishedPort] {
+    /// In the `routed` families host ports are not used: their host addresses are not checked.
+    func resolve(_ cfg: PortmapConfig, containers: [IPAddress], hostAddresses: [IPAddress], routed: Set<IPFamily> = []) throws -> [PublishedPort] {
         var out: [PublishedPort] = []
         let v4 = containers.first { $0.isV4 }, v6 = containers.first { $0.isV6 }
         for m in cfg.mappings {
@@ -86,7 +87,7 @@ public struct Portmap: CNIPlugin {
                 }
             }
             for (host, fam, c) in targets {
-                if let host, !hostAddresses.contains(host) {
+                if let host, !routed.contains(fam), !hostAddresses.contains(host) {
                     let why = host == cfg.hostBindingIPv4 && m.hostIP == nil ? " (hostBindingIPv4)" : ""
                     throw CNIError(.hostAddressMissing, "cannot assign requested address \(host)\(why): no host interface has it")
                 }
@@ -115,15 +116,17 @@ public struct Portmap: CNIPlugin {
         let containers = prev.containerAddresses
         let host = try NetlinkSocket()
         let hostAddresses = try host.addresses().map(\.address.address)
-        let ports = try resolve(cfg, containers: containers, hostAddresses: hostAddresses)
+        let fw = try FirewallDriver()
+        // The network's gateway modes, as its bridge plugin left them in the firewall.
+        let routed = try fw.routedFamilies(network: req.name)
+        let ports = try resolve(cfg, containers: containers, hostAddresses: hostAddresses, routed: routed)
         if ports.isEmpty { return prev }
         let br = try bridge(host, containers)
         PhaseTrace.mark("host")
         let policy = PortmapPolicy(network: req.name, bridge: br, snat: cfg.snat, masqAll: cfg.masqAll,
                                    conditions4: cfg.conditions4, conditions6: cfg.conditions6)
         let me = AttachmentID(network: req.name, containerID: req.containerID, ifname: req.ifname)
-        let fw = try FirewallDriver()
-        try fw.publish(policy, me, ports: ports, hostAddresses: hostAddresses, records: PublishedRecords())
+        try fw.publish(policy, me, ports: ports, hostAddresses: hostAddresses, routed: routed, records: PublishedRecords())
         PhaseTrace.mark("firewall")
         if cfg.snat, let br {
             // Connections to 127.0.0.1 reach the container only if the bridge routes
@@ -142,7 +145,7 @@ public struct Portmap: CNIPlugin {
             }
         }
         PhaseTrace.mark("host settings")
-        for p in ports where p.proto == .udp {
+        for p in ports where p.proto == .udp && !routed.contains(p.family) {
             _ = try? Conntrack.flush(proto: .udp, port: p.hostPort, address: p.hostIP, family: p.family)
         }
         return prev
@@ -166,17 +169,22 @@ public struct Portmap: CNIPlugin {
         let records = PublishedRecords()
         var ports: [PublishedPort]
         var mapNetwork: String? = nil
+        let fw = try FirewallDriver()
+        var routed = Set<IPFamily>()
         if cfg.mappings.isEmpty {
             // The runtime did not pass the mappings again: check what ADD recorded.
             guard let r = records.read(me) else { return }
             ports = r.ports
             mapNetwork = r.mapNetwork
+            routed = r.routed
         } else {
             let host = try NetlinkSocket()
-            ports = try resolve(cfg, containers: prev.containerAddresses, hostAddresses: try host.addresses().map(\.address.address))
+            routed = try fw.routedFamilies(network: req.name)
+            ports = try resolve(cfg, containers: prev.containerAddresses, hostAddresses: try host.addresses().map(\.address.address),
+                                routed: routed)
             mapNetwork = PortmapPolicy(network: req.name, bridge: nil, conditions4: cfg.conditions4, conditions6: cfg.conditions6).mapNetwork
         }
-        try FirewallDriver().checkPublished(mapNetwork: mapNetwork, me, ports: ports)
+        try fw.checkPublished(mapNetwork: mapNetwork, me, ports: ports, routed: routed)
     }
 
     public func gc(_ req: CNIRequest) throws {

@@ -29,6 +29,8 @@ let goldenCases: [GoldenCase] = [
     GoldenCase(name: "publish", ops: Plan.portmapNetwork(PortmapPolicy(network: "web", bridge: "br-web"), member,
                                                          addresses: [IPAddress("10.1.0.2")!], fresh: true)
                                     + Plan.publish(ports, member, mapNetwork: nil)),
+    GoldenCase(name: "gateway-modes", ops: Plan.network(NetworkPolicy(network: "web", bridge: "br-web", ipMasq: true,
+                                                                      gatewayModeV4: .routed, gatewayModeV6: .natUnprotected), fresh: true)),
     GoldenCase(name: "teardown", ops: Plan.teardownNetwork(network: "web", bridge: "br-web")
                                      + Plan.portmapTeardown(network: "web", bridge: "br-web", conditionalRules: [42])),
 ]

@@ -32,6 +32,10 @@ import Testing
             "add rule inet swiftcni forward iifname vmap @from",
             "add rule inet swiftcni forward oifname vmap @to",
             "add rule inet swiftcni postrouting iifname vmap @masq",
+            "add rule inet swiftcni isolated-in meta nfproto ipv4 iifname @isolated4 drop",
+            "add rule inet swiftcni isolated-in meta nfproto ipv6 iifname @isolated6 drop",
+            "add rule inet swiftcni isolated-out meta nfproto ipv4 oifname @isolated4 drop",
+            "add rule inet swiftcni isolated-out meta nfproto ipv6 oifname @isolated6 drop",
             "add rule bridge swiftcni forward meta protocol arp accept",
             "add rule bridge swiftcni forward ip saddr . ip daddr . meta l4proto . th dport @links accept",
             "add rule bridge swiftcni forward ip daddr . ip saddr . meta l4proto . th sport @links accept",
@@ -57,6 +61,8 @@ import Testing
         let p = NetworkPolicy(network: "a", bridge: "br-a")
         let rules = Plan.networkRules(p).map { "\($0.chain.hasSuffix("from") ? "from" : $0.chain.hasSuffix("to") ? "to" : "masq"): \($0)" }
         #expect(rules == [
+            "from: oifname @routed4 ip daddr . meta l4proto . th dport @open4 return",
+            "from: oifname @routed6 ip6 daddr . meta l4proto . th dport @open6 return",
             "from: oifname != \"br-a\" oifname @bridges ct status != dnat drop",
             "to: iifname \"br-a\" return",
             "to: ct status dnat return",
@@ -111,6 +117,70 @@ import Testing
         #expect(Plan.attach(a, addresses: [IPAddress("10.0.0.2")!]).count == 1)
     }
 
+    /// Docker's gateway modes, per family: what enters from outside, what is masqueraded.
+    @Test func gatewayModes() {
+        func rules(_ p: NetworkPolicy) -> [String] {
+            Plan.networkRules(p).map { "\($0.chain.hasSuffix("from") ? "from" : $0.chain.hasSuffix("to") ? "to" : "masq"): \($0)" }
+        }
+        let to = ["to: iifname \"br-a\" return", "to: ct status dnat return"]
+        let masqHead = ["masq: oifname \"br-a\" return", "masq: ip daddr 224.0.0.0/4 return", "masq: ip6 daddr ff00::/8 return"]
+        let from = ["from: oifname @routed4 ip daddr . meta l4proto . th dport @open4 return",
+                    "from: oifname @routed6 ip6 daddr . meta l4proto . th dport @open6 return",
+                    "from: oifname != \"br-a\" oifname @bridges ct status != dnat drop"]
+        let m4 = "masq: ip saddr @\(Plan.addrSet("a", .v4)) masquerade", m6 = "masq: ip6 saddr @\(Plan.addrSet("a", .v6)) masquerade"
+        // nat both ways is what ipMasq has always meant.
+        let nat = NetworkPolicy(network: "a", bridge: "br-a", ipMasq: true, gatewayModeV4: .nat, gatewayModeV6: .nat)
+        #expect(rules(nat) == rules(NetworkPolicy(network: "a", bridge: "br-a", ipMasq: true)))
+        #expect(rules(nat) == from + to + ["to: iifname @bridges drop", "to: drop"] + masqHead + [m4, m6])
+        // nat-unprotected: masqueraded, nothing filtered from outside.
+        let unprot = NetworkPolicy(network: "a", bridge: "br-a", ipMasq: true, gatewayModeV4: .natUnprotected, gatewayModeV6: .natUnprotected)
+        #expect(rules(unprot) == from + to + ["to: iifname @bridges drop"] + masqHead + [m4, m6])
+        // routed IPv4, nat IPv6: v4 not masqueraded, its published container ports open (also
+        // from other networks), the rest dropped.
+        let mixed = NetworkPolicy(network: "a", bridge: "br-a", ipMasq: true, gatewayModeV4: .routed, gatewayModeV6: .nat)
+        #expect(rules(mixed) == from + to + ["to: ip daddr . meta l4proto . th dport @open4 return", "to: iifname @bridges drop", "to: drop"]
+            + masqHead + [m6])
+        // nat-unprotected IPv4 only filters IPv6.
+        let half = NetworkPolicy(network: "a", bridge: "br-a", ipMasq: true, gatewayModeV4: .natUnprotected)
+        #expect(rules(half) == from + to + ["to: iifname @bridges drop", "to: meta nfproto ipv6 drop"] + masqHead + [m4, m6])
+        // routed both: no masquerade chain at all.
+        let routed = NetworkPolicy(network: "a", bridge: "br-a", ipMasq: true, gatewayModeV4: .routed, gatewayModeV6: .routed)
+        #expect(!rules(routed).contains { $0.hasPrefix("masq") })
+        #expect(!Plan.network(routed).map(\.description).contains { $0.hasPrefix("add element inet swiftcni masq ") })
+        // isolated (internal): the bridge joins the isolated sets, which the input and output hooks drop.
+        let iso = NetworkPolicy(network: "a", bridge: "br-a", isInternal: true, gatewayModeV4: .isolated, gatewayModeV6: .isolated)
+        let ops = Plan.network(iso, fresh: true).map(\.description)
+        #expect(ops.contains("add element inet swiftcni isolated4 { \"br-a\" comment \"a\" }"))
+        #expect(ops.contains("add element inet swiftcni isolated6 { \"br-a\" comment \"a\" }"))
+        #expect(Plan.network(mixed, fresh: true).map(\.description).filter { $0.hasPrefix("add element") && $0.contains("routed") } == [
+            "add element inet swiftcni routed4 { \"br-a\" comment \"a\" }"])
+        #expect(rules(iso) == ["from: oifname != \"br-a\" drop", "to: iifname \"br-a\" return", "to: drop"])
+        // A network that stops being isolated leaves the sets.
+        let notIso = Plan.network(NetworkPolicy(network: "a", bridge: "br-a", isInternal: true)).map(\.description)
+        #expect(notIso.contains("destroy element inet swiftcni isolated4 { \"br-a\" }"))
+        // The fingerprint names the modes, and only when there are some (older ones stay valid).
+        #expect(Plan.fingerprint(mixed).hasSuffix(" gw4=routed gw6=nat"))
+        #expect(!Plan.fingerprint(NetworkPolicy(network: "a", bridge: "br-a")).contains("gw"))
+        #expect(Plan.fingerprintFields(Plan.fingerprint(mixed))?["gw4"] == "routed")
+        #expect(Plan.fingerprintFields(Plan.fingerprint(iso))?["internal"] == "1")
+        #expect(Plan.fingerprintFields("something else") == nil)
+        // Tables made before the modes get what they lack, nothing else.
+        #expect(Plan.gatewayModesUpgrade().map(\.description) == [
+            "add set inet swiftcni open4 { type ipv4_addr . inet_proto . inet_service; }",
+            "add set inet swiftcni open6 { type ipv6_addr . inet_proto . inet_service; }",
+            "add set inet swiftcni routed4 { type ifname; }",
+            "add set inet swiftcni routed6 { type ifname; }",
+            "add set inet swiftcni isolated4 { type ifname; }",
+            "add set inet swiftcni isolated6 { type ifname; }",
+            "add chain inet swiftcni isolated-in { type filter hook input priority -10; policy accept; }",
+            "add chain inet swiftcni isolated-out { type filter hook output priority -10; policy accept; }",
+            "add rule inet swiftcni isolated-in meta nfproto ipv4 iifname @isolated4 drop",
+            "add rule inet swiftcni isolated-in meta nfproto ipv6 iifname @isolated6 drop",
+            "add rule inet swiftcni isolated-out meta nfproto ipv4 oifname @isolated4 drop",
+            "add rule inet swiftcni isolated-out meta nfproto ipv6 oifname @isolated6 drop",
+        ])
+    }
+
     @Test func teardown() {
         let t = text(Plan.teardownNetwork(network: "a", bridge: "br-a"))
         #expect(t.contains("destroy element inet swiftcni from { \"br-a\" }"))
@@ -132,7 +202,23 @@ import Testing
             "add element inet swiftcni pm4any { tcp . 8080 comment \"w/c1/eth0\" }",
             "add element inet swiftcni pm4 { 192.0.2.1 . udp . 53 comment \"w/c1/eth0\" }",
             "add element inet swiftcni pm6any { sctp . 8080 comment \"w/c1/eth0\" }",
+            "add element inet swiftcni open4 { 10.0.0.2 . tcp . 80 comment \"w/c1/eth0\", 10.0.0.2 . udp . 53 comment \"w/c1/eth0\" }",
+            "add element inet swiftcni open6 { fd00::2 . sctp . 80 comment \"w/c1/eth0\" }",
         ])
+        // Routed families use no host port: only the container port is opened.
+        #expect(text(Plan.publish(ports, a, mapNetwork: nil, routed: [.v6])) == [
+            "add element inet swiftcni pm4any { tcp . 8080 comment \"w/c1/eth0\" }",
+            "add element inet swiftcni pm4 { 192.0.2.1 . udp . 53 comment \"w/c1/eth0\" }",
+            "add element inet swiftcni open4 { 10.0.0.2 . tcp . 80 comment \"w/c1/eth0\", 10.0.0.2 . udp . 53 comment \"w/c1/eth0\" }",
+            "add element inet swiftcni open6 { fd00::2 . sctp . 80 comment \"w/c1/eth0\" }",
+        ])
+        // Two host ports to one container port open it once.
+        var twice = ports[0]
+        twice.hostPort = 8081
+        #expect(text(Plan.publish([ports[0], twice], a, mapNetwork: nil, routed: [.v4])) == [
+            "add element inet swiftcni open4 { 10.0.0.2 . tcp . 80 comment \"w/c1/eth0\" }",
+        ])
+        #expect(Element.addressPort(IPAddress("10.0.0.2")!, proto: 6, port: 80).key == [10, 0, 0, 2, 6, 0, 0, 0, 0, 80, 0, 0])
         #expect(ports[0].key == [6, 0, 0, 0, 0x1F, 0x90, 0, 0])
         #expect(ports[0].data == [10, 0, 0, 2, 0, 80, 0, 0])
         #expect(ports[1].key.count == 12)

@@ -105,6 +105,8 @@ let keyCases: [KeyCase] = [
     KeyCase(decoder: "bridge", key: "internal", template: br(#""@K@":true"#)),
     KeyCase(decoder: "bridge", key: "mac", template: br(#""@K@":"02:00:00:00:00:09""#), extra: ["MAC"]),
     KeyCase(decoder: "bridge", key: "hostFirewall", template: br(#""@K@":"ignore""#)),
+    KeyCase(decoder: "bridge", key: "gatewayModeIPv4", template: br(#""@K@":"routed""#), extra: ["GatewayModeIPV4"]),
+    KeyCase(decoder: "bridge", key: "gatewayModeIPv6", template: br(#""@K@":"nat-unprotected""#), extra: ["GatewayModeIPV6"]),
     KeyCase(decoder: "bridge", key: "dns", template: br(#""@K@":{"nameservers":["10.0.0.53"]}"#), extra: ["DNS"]),
     KeyCase(decoder: "bridge", key: "nameservers", template: br(#""dns":{"@K@":["10.0.0.53"]}"#), extra: ["Nameservers"]),
     KeyCase(decoder: "bridge", key: "domain", template: br(#""dns":{"@K@":"corp"}"#)),
