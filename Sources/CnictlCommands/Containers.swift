@@ -46,7 +46,7 @@ struct Containers {
         let result = try add(c, ep, timing: timing)
         c.endpoints.append(ep)
         try store.save(c)
-        if let o = c.dnsOverrides { NetnsResolvConf.update(cni.runtime(), netns: c.netns, overrides: o) }
+        if let o = resolvOverrides(c) { NetnsResolvConf.update(cni.runtime(), netns: c.netns, overrides: o) }
         // A second network's default route goes where --gw-priority says (the first's: as it is).
         if c.endpoints.count > 1 { try GatewayPriority(ctrs: self, store: store).apply(c) }
         timing?.mark("attach: record")
@@ -70,6 +70,8 @@ struct Containers {
         if !ep.aliases.isEmpty { caps["aliases"] = .object(JSONObject([(ep.network, .array(ep.aliases.map { .string($0) }))])) }
         if !ep.links.isEmpty { caps["links"] = .array(ep.links.map { .string($0) }) }
         if !ep.ports.isEmpty { caps["portMappings"] = .array(ep.ports.map(\.capability)) }
+        // Capability dns (only dns-alias asks for it): the container's --dns servers.
+        if !c.dns.nameservers.isEmpty { caps["dns"] = ["servers": .array(c.dns.nameservers.map { .string($0) })] }
         let rt = Runtime.Attachment(containerID: c.id, netns: c.netns, ifname: ep.ifname, args: args, capabilityArgs: caps)
         var runtime = cni.runtime()
         timing?.mark("attach: prepare")
@@ -77,6 +79,20 @@ struct Containers {
         timing?.plugins += runtime.steps.reduce(0) { $0 + $1.nanos }
         timing?.mark("attach: CNI ADD (plugins \(runtime.steps.map(\.type).joined(separator: ", ")))")
         return result
+    }
+
+    /// Whether the network answers names itself (its conflist chains dns-alias).
+    func hasEmbeddedDNS(_ network: String) -> Bool {
+        (try? cni.load(network))?.plugins.contains { $0["type"]?.stringValue == "dns-alias" } ?? false
+    }
+
+    /// What the container's --dns, --dns-search and --dns-option change in its resolv.conf.
+    /// With a network of the embedded DNS the servers are not nameservers there: the
+    /// embedded DNS forwards the container's other queries to them (as Docker's).
+    func resolvOverrides(_ c: ContainerRecord) -> CNIDNS? {
+        guard var o = c.dnsOverrides else { return nil }
+        if c.endpoints.contains(where: { hasEmbeddedDNS($0.network) }) { o.nameservers = [] }
+        return o == CNIDNS() ? nil : o
     }
 
     /// DELs the container from `network`. With `force`, a DEL that fails (broken state, a
@@ -88,7 +104,7 @@ struct Containers {
         c.endpoints.removeAll { $0.network == network }
         try store.save(c)
         if c.running {
-            NetnsResolvConf.update(cni.runtime(), netns: c.netns, overrides: c.dnsOverrides)
+            NetnsResolvConf.update(cni.runtime(), netns: c.netns, overrides: resolvOverrides(c))
             // The default route moves to the next network in priority.
             try? GatewayPriority(ctrs: self, store: store).apply(c)
         }

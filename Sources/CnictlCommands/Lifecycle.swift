@@ -52,7 +52,7 @@ struct Lifecycle {
         }
         c.running = true
         try store.save(c)
-        if let o = c.dnsOverrides { NetnsResolvConf.update(ctrs.cni.runtime(), netns: c.netns, overrides: o) }
+        if let o = ctrs.resolvOverrides(c) { NetnsResolvConf.update(ctrs.cni.runtime(), netns: c.netns, overrides: o) }
         try GatewayPriority(ctrs: ctrs, store: store).apply(c)
         LegacyLinks(ctrs: ctrs, store: store).refresh()
     }

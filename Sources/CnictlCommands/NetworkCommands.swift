@@ -598,7 +598,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("gw-priority"), help: "The network's priority for the default gateway (highest wins).") var gwPriority = 0
     @Option(name: [.short, .customLong("env")], help: "KEY=VALUE in the container's environment (repeatable).") var env: [String] = []
     @Option(name: .customLong("expose"), help: "PORT[/PROTO] the container exposes (repeatable).") var expose: [String] = []
-    @Option(name: .customLong("dns"), help: "Nameserver of the container (repeatable; networks without embedded DNS).") var dnsServers: [String] = []
+    @Option(name: .customLong("dns"), help: "Nameserver of the container (repeatable; with the embedded DNS: where it forwards this container's other queries).") var dnsServers: [String] = []
     @Option(name: .customLong("dns-search"), help: "Search domain of the container (repeatable).") var dnsSearch: [String] = []
     @Option(name: .customLong("dns-option"), help: "resolv.conf option of the container (repeatable).") var dnsOptions: [String] = []
     @Option(name: [.short, .customLong("publish")], help: "[HOSTIP:]HOSTPORT:PORT[/PROTO] (repeatable).") var publish: [String] = []
@@ -658,9 +658,10 @@ struct RunCommand: ParsableCommand {
                 for l in links where l.split(separator: ":").count > 2 || l.isEmpty { throw CLIError("--link \(l): expected CONTAINER:ALIAS") }
             }
             for d in dnsServers where IPAddress(d) == nil { throw CLIError("\(d) is not an ip address") }
-            if !dnsServers.isEmpty, builtin == nil, let list = try? cni.load(net), list.plugins.contains(where: { $0["type"]?.stringValue == "dns-alias" }) {
-                // Docker makes them the embedded DNS's upstreams for this container: not yet here.
-                throw CLIError("--dns on network \(net), which has the embedded DNS, is not supported yet (Docker forwards the embedded DNS to these servers for this container); it works on networks without it, such as the default bridge")
+            if !dnsServers.isEmpty, builtin == nil, let list = try? cni.load(net),
+               let alias = list.plugins.first(where: { $0["type"]?.stringValue == "dns-alias" }), alias["capabilities"]?["dns"] != true {
+                // On the embedded DNS they are its upstreams for this container (capability dns).
+                throw CLIError("--dns on network \(net): its conflist was written before the embedded DNS took a container's own servers (dns-alias lacks capability \"dns\"); create the network again")
             }
             let environment = try env.map(LegacyLinks.parseEnv)
             let exposing = try expose.flatMap(LegacyLinks.parseExpose)

@@ -282,7 +282,8 @@ struct Networks {
         }
         // The embedded DNS listens on the network's gateways: an isolated network has none.
         if dns && !n.isIsolated {
-            plugins.append(["type": "dns-alias", "capabilities": ["aliases": true, "links": true]])
+            // dns: a container's --dns servers, the embedded DNS's upstreams for it.
+            plugins.append(["type": "dns-alias", "capabilities": ["aliases": true, "links": true, "dns": true]])
         }
         return ["cniVersion": "1.1.0", "name": .string(n.name), "plugins": .array(plugins)]
     }

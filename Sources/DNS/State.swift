@@ -137,6 +137,7 @@ extension DNSEndpoint {
         o.append(("addresses", .array(addresses.map { .string($0.description) })))
         if !gateways.isEmpty { o.append(("gateways", .array(gateways.map { .string($0.description) }))) }
         if let h = remoteHost { o.append(("remoteHost", .string(h))) }
+        if !upstream.isEmpty { o.append(("upstream", .array(upstream.map { .string($0.description) }))) }
         return .object(JSONObject(o))
     }
 
@@ -149,7 +150,8 @@ extension DNSEndpoint {
                   aliases: DNSRecordError.strings(o["aliases"]), links: DNSRecordError.strings(o["links"]).compactMap { DNSLink($0) },
                   addresses: DNSRecordError.strings(o["addresses"]).compactMap { IPAddress($0) },
                   gateways: DNSRecordError.strings(o["gateways"]).compactMap { IPAddress($0) },
-                  remoteHost: o["remoteHost"]?.stringValue)
+                  remoteHost: o["remoteHost"]?.stringValue,
+                  upstream: DNSRecordError.strings(o["upstream"]).compactMap { DNSUpstream($0) })
     }
 }
 

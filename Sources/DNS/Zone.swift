@@ -86,12 +86,16 @@ public struct DNSEndpoint: Equatable, Sendable {
     public var gateways: [IPAddress]
     /// The host of a container on another host (its record written by the overlay agent).
     public var remoteHost: String?
+    /// The container's own nameservers (Docker's `--dns`): its queries for other names go
+    /// there instead of to the network's upstream.
+    public var upstream: [DNSUpstream]
 
     public init(network: String, containerID: String, ifname: String, name: String?, aliases: [String] = [],
-                links: [DNSLink] = [], addresses: [IPAddress], gateways: [IPAddress] = [], remoteHost: String? = nil) {
+                links: [DNSLink] = [], addresses: [IPAddress], gateways: [IPAddress] = [], remoteHost: String? = nil,
+                upstream: [DNSUpstream] = []) {
         self.network = network; self.containerID = containerID; self.ifname = ifname; self.name = name
         self.aliases = aliases; self.links = links; self.addresses = addresses; self.gateways = gateways
-        self.remoteHost = remoteHost
+        self.remoteHost = remoteHost; self.upstream = upstream
     }
 
     public var isRemote: Bool { remoteHost != nil }
@@ -279,7 +283,9 @@ public struct DNSZone: Sendable {
             }
         }
         guard let outward = order.first(where: { networks[$0].map { !$0.isInternal } ?? false }) else { return .refused }
-        let up = networks[outward]!.upstream
+        // The asker's own nameservers (its --dns), else the network's.
+        let own = order.lazy.compactMap { net in mine[net].flatMap { self.endpoints[net]?[$0] } }.first { !$0.upstream.isEmpty }
+        let up = own?.upstream ?? networks[outward]!.upstream
         if up.isEmpty { return .answer(.servFail, [], ttl: 0) }
         return .forward(up)
     }

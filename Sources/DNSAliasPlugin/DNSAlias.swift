@@ -17,6 +17,9 @@ public struct DNSAliasConfig {
     var aliases: [String] = []
     var links: [DNSLink] = []
     var name: String?
+    /// The container's own nameservers (capability `dns`, a runtime's `--dns`): the server
+    /// forwards this container's other queries to them, as Docker's embedded DNS does.
+    var servers: [DNSUpstream] = []
 
     public init(_ req: CNIRequest) throws(CNIError) {
         let c = req.config
@@ -60,6 +63,14 @@ public struct DNSAliasConfig {
                     throw CNIError(.invalidConfig, "\"runtimeConfig.aliases[\(i)]\" \(v.excerpt()): not a DNS name")
                 }
                 aliases.append(s)
+            }
+        }
+        if let rc, let d = try rc.object("dns"), let ss = try d.stringArray("servers") {
+            for (i, v) in ss.enumerated() {
+                guard let up = DNSUpstream(v) else {
+                    throw CNIError(.invalidConfig, "\"runtimeConfig.dns.servers[\(i)]\" \"\(v)\": not an address (IP, IP:port or [IPv6]:port)")
+                }
+                if !servers.contains(up) { servers.append(up) }
             }
         }
         if let rc, let ls = try rc.stringArray("links") {
@@ -143,7 +154,8 @@ public struct DNSAlias: CNIPlugin {
         // The container's own gateways: the server listens on each while a container uses
         // it (a network of several subnets has one per subnet).
         let me = DNSEndpoint(network: req.name, containerID: req.containerID, ifname: req.ifname, name: cfg.name,
-                             aliases: cfg.aliases, links: cfg.links, addresses: ips.map(\.address.address), gateways: gateways)
+                             aliases: cfg.aliases, links: cfg.links, addresses: ips.map(\.address.address), gateways: gateways,
+                             upstream: cfg.servers)
         let lock = try SuitePaths.lock("dns-" + req.name)
         defer { lock.unlock() }
         // A network new to the server is read whole (an overlay agent may have put the

@@ -55,6 +55,24 @@ func addresses(_ r: DNSResolution) -> [String] {
         #expect(resolve(z, "10.1.0.2", "db.a.test") == .answer(.nxDomain, [], ttl: 5))
     }
 
+    /// Docker's --dns on a network with the embedded DNS: that container's other queries go
+    /// to its own servers; everyone else's to the network's; its records survive the disk.
+    @Test func aContainersOwnServers() throws {
+        var z = twoNetworks()
+        let own = [DNSUpstream("192.0.2.7")!, DNSUpstream("[fd00::7]:5353")!]
+        z.upsert(DNSEndpoint(network: "a", containerID: "o", ifname: "eth0", name: "own", addresses: [ip("10.1.0.30")], upstream: own))
+        #expect(resolve(z, "10.1.0.30", "example.com") == .forward(own))
+        #expect(resolve(z, "10.1.0.2", "example.com") == .forward([DNSUpstream("192.0.2.53")!]))
+        // Its network's names are still answered, not forwarded.
+        #expect(addresses(resolve(z, "10.1.0.30", "web")) == ["10.1.0.2"])
+        // A container on several networks: the servers of any of its endpoints.
+        z.upsert(DNSEndpoint(network: "b", containerID: "o", ifname: "eth1", name: "own", addresses: [ip("10.2.0.30")]))
+        #expect(resolve(z, "10.2.0.30", "example.com") == .forward(own))
+        let e = DNSEndpoint(network: "a", containerID: "o", ifname: "eth0", name: "own", addresses: [ip("10.1.0.30")], upstream: own)
+        #expect(try DNSEndpoint(json: e.json, network: "a") == e)
+        #expect(!DNSEndpoint(network: "a", containerID: "o", ifname: "eth0", name: nil, addresses: []).json.serialized().contains("upstream"))
+    }
+
     @Test func refusedFromStrangers() {
         #expect(resolve(twoNetworks(), "10.1.0.1", "web") == .refused)
         #expect(resolve(twoNetworks(), "192.0.2.9", "web") == .refused)

@@ -171,6 +171,7 @@ let textFaultKeys: [TextFaultKey] = [
     TextFaultKey(plugin: "portmap", path: "prevResult.ips[0].address", config: #"{"cniVersion":"1.0.0","name":"net","type":"portmap","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80}]},"prevResult":{"cniVersion":"1.0.0","ips":[{"address":"@V@"}]}}"#),
     TextFaultKey(plugin: "dns-alias", path: "domainName", config: dnsCfg(#""domainName":"@V@""#)),
     TextFaultKey(plugin: "dns-alias", path: "upstream[0]", config: dnsCfg(#""upstream":["@V@"]"#)),
+    TextFaultKey(plugin: "dns-alias", path: "runtimeConfig.dns.servers[0]", config: dnsCfg(#""runtimeConfig":{"dns":{"servers":["@V@"]}}"#)),
     TextFaultKey(plugin: "dns-alias", path: "runtimeConfig.name", config: dnsCfg(#""runtimeConfig":{"name":"@V@"}"#)),
     TextFaultKey(plugin: "dns-alias", path: "runtimeConfig.aliases[0]", config: dnsCfg(#""runtimeConfig":{"aliases":["@V@"]}"#)),
     TextFaultKey(plugin: "dns-alias", path: "runtimeConfig.links[0]", config: dnsCfg(#""runtimeConfig":{"links":["@V@"]}"#)),

@@ -526,10 +526,14 @@ struct DockerStyleCommands {
     }
 
     /// --dns, --dns-search, --dns-option: the container's resolv.conf (bound by exec) has them
-    /// over what its networks hand out, across a restart; --dns on a network with the embedded
-    /// DNS is refused (not yet: Docker makes them that container's upstreams there).
+    /// over what its networks hand out, across a restart; on a network with the embedded DNS
+    /// the --dns servers are where it forwards that container's other queries (Docker's), the
+    /// resolv.conf keeps the embedded DNS.
     @Test func dnsOptions() throws {
         try withLab { lab in
+            let out = try lab.outside()
+            let stub = try StubUpstream(lab, outside: out)
+            defer { _ = stub }
             let c1 = lab.id + "-r1", c2 = lab.id + "-r2", c3 = lab.id + "-r3"
             func conf(_ c: String) -> [String] {
                 lab.ctl(["exec", c, "--", "cat", "/etc/resolv.conf"]).out.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
@@ -543,8 +547,23 @@ struct DockerStyleCommands {
             #expect(c2conf.first == "search corp.test" && c2conf.last == "options ndots:3 timeout:2", "\(c2conf)")
             #expect(c2conf.filter { $0.hasPrefix("nameserver ") }.count == 1)  // the embedded DNS, kept
             #expect(dig(lab, c2, c3) == ["172.30.9.2"])
-            refused(lab, ["run", "--name", lab.id + "-x", "--network", "rn", "--dns", "10.0.0.53"],
-                    "--dns on network rn, which has the embedded DNS, is not supported yet (Docker forwards the embedded DNS to these servers for this container); it works on networks without it, such as the default bridge")
+            // --dns on the embedded DNS: c4 asks the stub (192.0.2.2) for names not of the
+            // network; c5's own server (192.0.2.99: nobody there) answers nothing, so c4's
+            // servers are c4's alone; names of the network still answer to both.
+            let c4 = lab.id + "-r4", c5 = lab.id + "-r5"
+            _ = ok(lab, ["run", "--name", c4, "--network", "rn", "--dns", "192.0.2.2"])
+            _ = ok(lab, ["run", "--name", c5, "--network", "rn", "--dns", "192.0.2.99"])
+            #expect(conf(c4) == ["nameserver 172.30.9.1"])
+            #expect(dig(lab, c4, "example.test") == ["198.51.100.7"])
+            #expect(dig(lab, c5, "example.test") == [])
+            let a4 = try address(lab, c4, "rn")
+            #expect(dig(lab, c4, c3) == ["172.30.9.2"] && dig(lab, c5, c4) == [a4])
+            let hc4 = try JSON.parse(ok(lab, ["inspect", c4])).arrayValue?.first?["HostConfig"]
+            #expect(hc4?["Dns"] == ["192.0.2.2"])
+            // Kept across a restart (the record is written again from the container's settings).
+            _ = ok(lab, ["restart", "-t", "0", c4])
+            #expect(dig(lab, c4, "example.test") == ["198.51.100.7"])
+            _ = ok(lab, ["rm", c4, c5])
             refused(lab, ["run", "--name", lab.id + "-x", "--dns", "nonsense"], "nonsense is not an ip address")
             #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(lab.id)-x"))
             let hc = try JSON.parse(ok(lab, ["inspect", c1])).arrayValue?.first?["HostConfig"]

@@ -270,6 +270,8 @@ struct EmbeddedDNS {
         (#""aliases":7"#, "", 6, "\"runtimeConfig.aliases\": expected a list of names or a map of network name to list"),
         (#""aliases":["ok","bad name!"]"#, "", 7, "\"runtimeConfig.aliases[1]\" \"bad name!\": not a DNS name"),
         (#""links":["a:b:c"]"#, "", 7, "\"runtimeConfig.links[0]\" \"a:b:c\": expected \"container:alias\""),
+        (#""dns":{"servers":["192.0.2.7","ns.example"]}"#, "", 7, "\"runtimeConfig.dns.servers[1]\" \"ns.example\": not an address (IP, IP:port or [IPv6]:port)"),
+        (#""dns":{"servers":"192.0.2.7"}"#, "", 6, "\"runtimeConfig.dns.servers\": expected"),
         ("", #","upstream":["dns.example"]"#, 7, "\"upstream[0]\" \"dns.example\": not an address (IP, IP:port or [IPv6]:port)"),
         ("", #","ttl":-1"#, 7, "\"ttl\" -1"),
         ("", #","domainName":"bad..name""#, 7, "\"domainName\" \"bad..name\": not a DNS name"),

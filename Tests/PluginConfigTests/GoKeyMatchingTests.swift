@@ -178,6 +178,9 @@ let keyCases: [KeyCase] = [
     KeyCase(decoder: "dns-alias", key: "name", template: dn(#""runtimeConfig":{"@K@":"web"}"#)),
     KeyCase(decoder: "dns-alias", key: "aliases", template: dn(#""runtimeConfig":{"@K@":["www"]}"#), extra: ["Aliases"]),
     KeyCase(decoder: "dns-alias", key: "links", template: dn(#""runtimeConfig":{"@K@":["db:database"]}"#), extra: ["Links"]),
+    // go-cni sends the dns capability as {"Servers","Searches","Options"}.
+    KeyCase(decoder: "dns-alias", key: "dns", template: dn(#""runtimeConfig":{"@K@":{"servers":["192.0.2.7"]}}"#), extra: ["DNS"]),
+    KeyCase(decoder: "dns-alias", key: "servers", template: dn(#""runtimeConfig":{"dns":{"@K@":["192.0.2.7"]}}"#)),
     // overlay.
     KeyCase(decoder: "overlay", key: "vni", template: #"{"cniVersion":"1.0.0","name":"net","type":"overlay","@K@":42,\#(etcd),\#(ipam)}"#, extra: ["VNI"]),
     KeyCase(decoder: "overlay", key: "underlay", template: ov(#""@K@":"eth9""#)),
