@@ -49,6 +49,8 @@ struct Containers {
         if let o = resolvOverrides(c) { NetnsResolvConf.update(cni.runtime(), netns: c.netns, overrides: o) }
         // A second network's default route goes where --gw-priority says (the first's: as it is).
         if c.endpoints.count > 1 { try GatewayPriority(ctrs: self, store: store).apply(c) }
+        // An isolated network's names live in its containers' hosts files.
+        if isIsolated(network) { LegacyLinks(ctrs: self, store: store).refresh() }
         timing?.mark("attach: record")
         return result
     }
@@ -81,6 +83,9 @@ struct Containers {
         return result
     }
 
+    /// Gateway mode isolated in each of its families: no gateway, no embedded DNS.
+    func isIsolated(_ network: String) -> Bool { ((try? store.network(network)) ?? nil)?.isIsolated ?? false }
+
     /// Whether the network answers names itself (its conflist chains dns-alias).
     func hasEmbeddedDNS(_ network: String) -> Bool {
         (try? cni.load(network))?.plugins.contains { $0["type"]?.stringValue == "dns-alias" } ?? false
@@ -107,6 +112,7 @@ struct Containers {
             NetnsResolvConf.update(cni.runtime(), netns: c.netns, overrides: resolvOverrides(c))
             // The default route moves to the next network in priority.
             try? GatewayPriority(ctrs: self, store: store).apply(c)
+            if isIsolated(network) { LegacyLinks(ctrs: self, store: store).refresh() }
         }
     }
 

@@ -46,15 +46,33 @@ struct LegacyLinks {
         return r.ips.first { $0.address.family == .v4 }?.address.address.description
     }
 
-    /// Rewrites the hosts file of every container with legacy links (and removes those of
-    /// containers that have none left): the targets at their current addresses.
+    /// Names on isolated networks (gateway mode isolated: no gateway, so no embedded DNS):
+    /// the hosts-file lines of the other running containers sharing one with `c` — their
+    /// addresses there, with their names, network aliases and short IDs.
+    func isolatedPeers(_ c: ContainerRecord, _ all: [ContainerRecord], _ isolated: Set<String>) -> [String] {
+        var lines: [String] = []
+        for ep in c.endpoints where isolated.contains(ep.network) {
+            for p in all where p.running && p.name != c.name {
+                guard let pe = p.endpoint(ep.network), let r = ctrs.result(p, pe) else { continue }
+                let names = ([p.name] + pe.aliases + [String(p.id.prefix(12))]).joined(separator: " ")
+                for ip in r.ips { lines.append("\(ip.address.address)\t\(names)") }
+            }
+        }
+        return lines
+    }
+
+    /// Rewrites the hosts file of every container with legacy links or on an isolated network
+    /// (and removes those of containers that have none left): the targets and peers at their
+    /// current addresses.
     func refresh() {
         syncFirewall()
         let all = store.containers()
         let byName = LegacyLinks.byName(all)
+        let isolated = Set(store.networks().filter(\.isIsolated).map(\.name))
         for c in all where c.hasNamespace {
             let path = LegacyLinks.hostsPath(c.name)
-            guard !c.legacyLinks.isEmpty, c.running else {
+            let peers = c.running ? isolatedPeers(c, all, isolated) : []
+            guard (!c.legacyLinks.isEmpty || !peers.isEmpty), c.running else {
                 LegacyLinks.removeHostsFile(c.name)
                 continue
             }
@@ -66,6 +84,7 @@ struct LegacyLinks {
                 guard let t = byName[l.target], let ip = address(t) else { continue }
                 text += "\(ip)\t\(l.alias == t.name ? t.name : "\(l.alias) \(t.name)") \(t.id.prefix(12))\n"
             }
+            for line in peers { text += line + "\n" }
             try? Posix.makeDirectories("\(NetnsResolvConf.etcNetns)/\(c.name)")
             try? Posix.writeFileAtomically(path, Array(text.utf8), sync: false)
         }

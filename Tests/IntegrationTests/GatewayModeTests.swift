@@ -105,11 +105,19 @@ extension DockerStyleCommands {
             #expect(lab.peer("tcp", from: lab.host, to: ai1, port: 80, serverNS: i1) == nil)
             #expect(!lab.ping(out, ai1))
             #expect(!lab.ping(i1, "192.0.2.2"))
-            // No embedded DNS without a gateway: the network's conflist has no dns-alias.
+            // No embedded DNS without a gateway (the network's conflist has no dns-alias): the
+            // names are in each container's hosts file, kept as containers come and go.
             #expect(!(try String(contentsOfFile: lab.confDir + "/giso.conflist", encoding: .utf8)).contains("dns-alias"))
+            #expect(lab.ctl(["exec", i1, "--", "getent", "hosts", i2]).out.hasPrefix(ai2 + " "))
+            #expect(lab.ctl(["exec", i2, "--", "ping", "-c", "1", "-W", "2", i1]).status == 0)
+            func hosts(_ c: String) -> String { (try? String(contentsOfFile: "/etc/netns/\(c)/hosts", encoding: .utf8)) ?? "" }
+            #expect(hosts(i1).contains("\(ai2)\t\(i2) ") && !hosts(i1).contains("\t\(i1) "))
+            _ = ok(lab, ["rm", i2])
+            #expect(!FileManager.default.fileExists(atPath: "/etc/netns/\(i1)/hosts"))
+            #expect(!FileManager.default.fileExists(atPath: "/etc/netns/\(i2)"))
 
             // Removal leaves no open port, no isolated bridge, no rule.
-            _ = ok(lab, ["rm", n1, u1, r1, i1, i2, d1])
+            _ = ok(lab, ["rm", n1, u1, r1, i1, d1])
             for n in ["gnat", "gunprot", "grouted", "giso", "gdual"] { _ = ok(lab, ["network", "rm", n]) }
             #expect(lab.ruleset(lab.host) == "")
         }
