@@ -43,6 +43,11 @@ public enum NetnsResolvConf {
             if !o.nameservers.isEmpty { dns.nameservers = o.nameservers }
             if !o.search.isEmpty { dns.search = o.search }
             if !o.options.isEmpty { dns.options = o.options }
+            // Search domains or options on networks that hand out no nameserver (the default
+            // bridge): the host's nameservers with them, as Docker copies the host's file.
+            if dns.nameservers.isEmpty && (!o.search.isEmpty || !o.options.isEmpty) {
+                dns.nameservers = ResolvConf.host().nameservers
+            }
         }
         let file = path(name)
         if dns.nameservers.isEmpty {

@@ -102,12 +102,7 @@ public struct DNSAlias: CNIPlugin {
 
     /// The host's resolvers (the default upstream).
     func hostResolvers() -> [DNSUpstream] {
-        guard let text = (try? Posix.readText("/etc/resolv.conf")) ?? nil else { return [] }
-        return text.split(separator: "\n").compactMap { line -> DNSUpstream? in
-            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard f.count >= 2, f[0] == "nameserver" else { return nil }
-            return DNSUpstream(String(f[1]))
-        }
+        ResolvConf.host().nameservers.compactMap { DNSUpstream($0) }
     }
 
     /// Tells the server; starts it first when `start`. Returns false when no server runs

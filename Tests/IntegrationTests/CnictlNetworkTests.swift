@@ -564,6 +564,17 @@ struct DockerStyleCommands {
             _ = ok(lab, ["restart", "-t", "0", c4])
             #expect(dig(lab, c4, "example.test") == ["198.51.100.7"])
             _ = ok(lab, ["rm", c4, c5])
+            // Search domains alone on the default bridge (no nameserver of its own): the host's
+            // nameservers with them, as Docker copies the host's file.
+            var hostNS: [String] = []
+            for line in ((try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "").split(separator: "\n") {
+                let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                if f.count >= 2 && f[0] == "nameserver" && hostNS.count < 3 { hostNS.append("nameserver " + f[1]) }
+            }
+            let c6 = lab.id + "-r6"
+            _ = ok(lab, ["run", "--name", c6, "--dns-search", "only.test"])
+            #expect(conf(c6) == (hostNS.isEmpty ? [] : ["search only.test"] + hostNS), "\(conf(c6))")
+            _ = ok(lab, ["rm", c6])
             refused(lab, ["run", "--name", lab.id + "-x", "--dns", "nonsense"], "nonsense is not an ip address")
             #expect(!FileManager.default.fileExists(atPath: "/run/netns/\(lab.id)-x"))
             let hc = try JSON.parse(ok(lab, ["inspect", c1])).arrayValue?.first?["HostConfig"]
