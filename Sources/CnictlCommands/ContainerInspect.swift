@@ -42,10 +42,26 @@ struct ContainerInspect {
             networks.append((ep.network, endpoint(c, networkID: id, ifname: ep.ifname, result: ctrs.result(c, ep), ep: ep)))
         }
         var ports = JSONObject()
-        for p in c.endpoints.flatMap(\.ports) {
-            let key = "\(p.containerPort)/\(p.proto)"
-            let binding: JSON = ["HostIp": .string(p.hostIP ?? "0.0.0.0"), "HostPort": .string(String(p.hostPort))]
-            ports[key] = .array((ports[key]?.arrayValue ?? []) + [binding])
+        for ep in c.endpoints {
+            // One binding per address family the container has on the network (Docker's 0.0.0.0
+            // and ::); in a routed family the host port is not used: "".
+            let fams = Set((ctrs.result(c, ep)?.ips ?? []).map(\.address.family))
+            let net = (try? store.network(ep.network)) ?? nil
+            func hostPort(_ p: PortSpec, _ f: IPFamily) -> JSON {
+                net?.option(f == .v4 ? DockerOption.gatewayModeV4 : DockerOption.gatewayModeV6) == "routed" ? "" : .string(String(p.hostPort))
+            }
+            for p in ep.ports {
+                let key = "\(p.containerPort)/\(p.proto)"
+                var bindings: [JSON] = []
+                if let h = p.hostIP {
+                    bindings.append(["HostIp": .string(h), "HostPort": hostPort(p, IPAddress(h)?.family ?? .v4)])
+                } else {
+                    for f in [IPFamily.v4, .v6] where fams.contains(f) || (fams.isEmpty && f == .v4) {
+                        bindings.append(["HostIp": f == .v4 ? "0.0.0.0" : "::", "HostPort": hostPort(p, f)])
+                    }
+                }
+                ports[key] = .array((ports[key]?.arrayValue ?? []) + bindings)
+            }
         }
         let mode = c.mode?.rawValue ?? c.endpoints.first?.network ?? "none"
         return .object(JSONObject([

@@ -16,7 +16,9 @@ import Etcd
 import Netlink
 import Overlay
 
-public final class OverlayAgent: @unchecked Sendable {
+/// The per-host overlay agent (swiftcni-overlay-agent): its etcd session, the plugins' requests,
+/// the programming of the mirror.
+public final class HostAgent: @unchecked Sendable {
     let settings: OverlayLocal.AgentSettings
     let keys: ClusterKeys
     let daemon = Daemon(root: OverlayLocal.agentRoot, role: .overlayAgent)
@@ -275,7 +277,7 @@ public final class OverlayAgent: @unchecked Sendable {
 
     func control(_ line: String) -> String {
         let verb = line.prefix { $0 != " " }
-        if OverlayAgent.pluginVerbs.contains(String(verb)) { return answer(String(verb), line.dropFirst(verb.count)) }
+        if HostAgent.pluginVerbs.contains(String(verb)) { return answer(String(verb), line.dropFirst(verb.count)) }
         let parts = line.split(separator: " ").map(String.init)
         switch parts.first {
         case "status":

@@ -14,7 +14,7 @@ import Etcd
 import HostLocalIPAM
 import Overlay
 
-extension OverlayAgent {
+extension HostAgent {
     static let pluginVerbs: Set<String> = ["ipam", "define", "register", "deregister", "check", "gc", "health"]
 
     /// "ok <JSON>" or "error <CNI error JSON>".

@@ -29,7 +29,7 @@ guard let settings = OverlayLocal.readAgentSettings() else {
     exit(1)
 }
 do {
-    try OverlayAgent(settings: settings).run(idleExit: idleExit)
+    try HostAgent(settings: settings).run(idleExit: idleExit)
 } catch {
     Posix.writeStderr("swiftcni-overlay-agent: \(error)\n")
     exit(1)

@@ -81,6 +81,11 @@ extension DockerStyleCommands {
             #expect(lab.peer("tcp", from: out, to: ad, port: 80, serverNS: d1) == nil)
             #expect(lab.tcpPeer(from: d1, to: "2001:db8:99::2", port: 8103, serverNS: out) == ad6)
             #expect(lab.tcpPeer(from: d1, to: "192.0.2.2", port: 8104, serverNS: out) == "192.0.2.1")
+            // inspect as Docker documents it: no host port in the routed family.
+            func ports(_ c: String) throws -> JSON? { try JSON.parse(ok(lab, ["inspect", c])).arrayValue?.first?["NetworkSettings"]?["Ports"] }
+            #expect(try ports(d1) == ["80/tcp": [["HostIp": "0.0.0.0", "HostPort": "8093"], ["HostIp": "::", "HostPort": ""]]])
+            #expect(try ports(r1) == ["80/tcp": [["HostIp": "0.0.0.0", "HostPort": ""]]])
+            #expect(try ports(n1) == ["80/tcp": [["HostIp": "0.0.0.0", "HostPort": "8090"]]])
 
             // isolated (internal): no gateway address on the bridge, none in inspect; the
             // containers reach each other and nothing else, the host does not reach them.
