@@ -55,6 +55,13 @@ final class EtcdTransport: @unchecked Sendable {
         // a watch cancelled or a member restarted. HTTP/1.1 gives each concurrent request its
         // own pooled connection, which is all the agent needs.
         c.httpVersion = .http1Only
+        // A refused connection fails the request at once: `EtcdClient.call` goes on to the next
+        // member and retries the cluster itself until its timeout. Left to async-http-client, a
+        // pool retries with a backoff that grows with every failure (100 ms × 1.25ⁿ, up to a
+        // minute) and resets only on success: after an outage of some seconds the first
+        // request once etcd was back waited out that backoff past its deadline and failed with
+        // the last "connection refused" (a multi-host etcd-down step, in CI).
+        c.connectionPool.retryConnectionEstablishment = false
         if config.usesTLS {
             var tls = TLSConfiguration.makeClientConfiguration()
             if let ca = config.caFile {
@@ -129,8 +136,8 @@ final class EtcdTransport: @unchecked Sendable {
         return .misconfigured("\(ep): the member refused a client without a certificate (certFile, keyFile) (it closes the TLS connection without answering)")
     }
 
-    /// A POST answered in full within `timeoutMs` (async-http-client goes on retrying a
-    /// refused connection until then, so this is also how long a dead member costs).
+    /// A POST answered in full within `timeoutMs` (a refused connection fails at once; a
+    /// member that does not answer costs the whole `timeoutMs`).
     func post(_ ep: EtcdConfig.Endpoint, _ path: String, body: [UInt8], headers: [String: String], timeoutMs: Int) throws -> (Int, [UInt8]) {
         let req = try request(ep, path, body: body, headers: headers)
         do {

@@ -70,7 +70,7 @@ struct DockerStyleCommands {
             refused(lab, ["network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=nope", "hb"],
                     "option com.docker.network.bridge.host_binding_ipv4=nope: not an IPv4 address")
             refused(lab, ["network", "create", "-o", "com.example.x=1", "opt"],
-                    "option com.example.x is not supported by the bridge driver (supported: com.docker.network.bridge.enable_icc, com.docker.network.bridge.enable_ip_masquerade, com.docker.network.bridge.host_binding_ipv4, com.docker.network.bridge.name, com.docker.network.driver.mtu)")
+                    "option com.example.x is not supported by the bridge driver (supported: com.docker.network.bridge.enable_icc, com.docker.network.bridge.enable_ip_masquerade, com.docker.network.bridge.gateway_mode_ipv4, com.docker.network.bridge.gateway_mode_ipv6, com.docker.network.bridge.host_binding_ipv4, com.docker.network.bridge.name, com.docker.network.driver.mtu)")
             refused(lab, ["network", "create", "--subnet", "10.1.0.0/16", "--subnet", "10.2.0.0/16", "two"],
                     "the bridge driver takes one IPv4 subnet (and one IPv6 subnet with --ipv6); several subnets need -d overlay")
             refused(lab, ["network", "create", "-d", "overlay", "ov"],
