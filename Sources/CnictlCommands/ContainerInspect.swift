@@ -37,18 +37,17 @@ struct ContainerInspect {
         if let m = c.mode {
             networks.append((m.rawValue, endpoint(c, networkID: m.id, ifname: m.rawValue, result: nil, ep: nil)))
         }
-        for ep in c.endpoints {
-            let id = (try? store.network(ep.network))?.id ?? String(stableHash(ep.network))
-            networks.append((ep.network, endpoint(c, networkID: id, ifname: ep.ifname, result: ctrs.result(c, ep), ep: ep)))
-        }
         var ports = JSONObject()
         for ep in c.endpoints {
+            let net = (try? store.network(ep.network)) ?? nil
+            let result = ctrs.result(c, ep)
+            networks.append((ep.network, endpoint(c, networkID: net?.id ?? String(stableHash(ep.network)), ifname: ep.ifname,
+                                                  result: result, ep: ep)))
             // One binding per address family the container has on the network (Docker's 0.0.0.0
             // and ::); in a routed family the host port is not used: "".
-            let fams = Set((ctrs.result(c, ep)?.ips ?? []).map(\.address.family))
-            let net = (try? store.network(ep.network)) ?? nil
+            let fams = Set((result?.ips ?? []).map(\.address.family))
             func hostPort(_ p: PortSpec, _ f: IPFamily) -> JSON {
-                net?.option(f == .v4 ? DockerOption.gatewayModeV4 : DockerOption.gatewayModeV6) == "routed" ? "" : .string(String(p.hostPort))
+                net?.gatewayMode(f) == .routed ? "" : .string(String(p.hostPort))
             }
             for p in ep.ports {
                 let key = "\(p.containerPort)/\(p.proto)"

@@ -23,6 +23,12 @@ enum DockerOption {
     static let underlay = "swiftcni.overlay.underlay"
     static let bridgeKeys: Set<String> = [bridgeName, masquerade, icc, hostBinding, mtu, gatewayModeV4, gatewayModeV6]
     static let overlayKeys: Set<String> = [mtu, vxlanID, underlay]
+
+    /// The gateway mode `options` give the family (nil: none, or not one).
+    static func gatewayMode(_ f: IPFamily, in options: [(String, String)]) -> GatewayMode? {
+        let key = f == .v4 ? gatewayModeV4 : gatewayModeV6
+        return options.first { $0.0 == key }.flatMap { GatewayMode(rawValue: $0.1) }
+    }
 }
 
 /// What `network create` was asked for.
@@ -189,11 +195,8 @@ struct Networks {
             pools[i].aux.append((n, a))
         }
         // An isolated family has no gateway (Docker allocates none).
-        func isolated(_ f: IPFamily) -> Bool {
-            spec.options.contains { $0.0 == (f == .v4 ? DockerOption.gatewayModeV4 : DockerOption.gatewayModeV6) && $0.1 == "isolated" }
-        }
         for i in pools.indices {
-            if isolated(pools[i].subnet.family) {
+            if DockerOption.gatewayMode(pools[i].subnet.family, in: spec.options) == .isolated {
                 if let g = pools[i].gateway { throw CLIError("gateway \(g): subnet \(pools[i].subnet) has gateway mode 'isolated', which has no gateway") }
             } else if pools[i].gateway == nil {
                 pools[i].gateway = pools[i].subnet.networkAddress.next()

@@ -1,6 +1,7 @@
 import Base
 import CNI
 import CNIRuntime
+import Firewall
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -150,12 +151,12 @@ struct NetworkRecord {
 
     func option(_ k: String) -> String? { options.first { $0.0 == k }?.1 }
 
+    func gatewayMode(_ f: IPFamily) -> GatewayMode? { DockerOption.gatewayMode(f, in: options) }
+
     /// Isolated in each of its families (gateway mode "isolated"): no gateway address at all.
     var isIsolated: Bool {
         let fams = Set(pools.map(\.subnet.family))
-        return !fams.isEmpty && fams.allSatisfy {
-            option($0 == .v4 ? DockerOption.gatewayModeV4 : DockerOption.gatewayModeV6) == "isolated"
-        }
+        return !fams.isEmpty && fams.allSatisfy { gatewayMode($0) == .isolated }
     }
 }
 

@@ -14,12 +14,15 @@ public struct PublishedRecord: Sendable {
     public var ports: [PublishedPort]
     /// Families published without host ports (the network's gateway mode is routed there).
     public var routed: Set<IPFamily>
+    /// The container ports are in the open sets (false in records of versions before them).
+    public var open: Bool
 
-    public init(mapNetwork: String?, bridge: String?, ports: [PublishedPort], routed: Set<IPFamily> = []) {
+    public init(mapNetwork: String?, bridge: String?, ports: [PublishedPort], routed: Set<IPFamily> = [], open: Bool = true) {
         self.mapNetwork = mapNetwork
         self.bridge = bridge
         self.ports = ports
         self.routed = routed
+        self.open = open
     }
 
     var json: JSON {
@@ -27,6 +30,7 @@ public struct PublishedRecord: Sendable {
         if let m = mapNetwork { o["mapNetwork"] = .string(m) }
         if let b = bridge { o["bridge"] = .string(b) }
         if !routed.isEmpty { o["routed"] = .array(routed.sorted { $0 == .v4 && $1 == .v6 }.map { .string($0.versionString) }) }
+        if open { o["open"] = .bool(true) }
         o["ports"] = .array(ports.map { p in
             var e = JSONObject()
             if let h = p.hostIP { e["hostIP"] = .string(h.description) }
@@ -45,6 +49,7 @@ public struct PublishedRecord: Sendable {
         mapNetwork = json["mapNetwork"]?.stringValue
         bridge = json["bridge"]?.stringValue
         routed = Set((json["routed"]?.arrayValue ?? []).compactMap { $0.stringValue == "6" ? .v6 : $0.stringValue == "4" ? .v4 : nil })
+        open = json["open"]?.boolValue ?? false
         ports = arr.compactMap { e in
             guard let fam = e["family"]?.stringValue, let hp = e["hostPort"]?.intValue,
                   let pr = e["protocol"]?.stringValue.flatMap(PortProtocol.init(rawValue:)),
@@ -183,10 +188,8 @@ extension FirewallDriver {
             let record = records.read(a)
             let bridge = bridge ?? record?.bridge
             if let r = record {
-                // (Tables made before the open sets lack them: made on the way, so the
-                // destroys below find them.)
-                ops += [IPFamily.v4, .v6].map { .addSet(Plan.openSetSpec($0)) }
-                ops += Plan.publish(r.ports, a, mapNetwork: r.mapNetwork, routed: r.routed).map { op -> Operation in
+                // (A record of a version before the open sets names no element of them.)
+                ops += Plan.publish(r.ports, a, mapNetwork: r.mapNetwork, routed: r.routed, open: r.open).map { op -> Operation in
                     if case .addElements(let t, let s, let e) = op { return .destroyElements(t, s, e) }
                     return op
                 }

@@ -204,8 +204,9 @@ extension Plan {
     /// Elements of an attachment's published ports: the DNAT of each host port (not in the
     /// `routed` families, where host ports are not used), and each container port in the
     /// family's open set (what a routed network lets in).
+    /// `open`: false for what a version before the open sets published (no such elements).
     public static func publish(_ ports: [PublishedPort], _ a: AttachmentID, mapNetwork: String?,
-                               routed: Set<IPFamily> = []) -> [Operation] {
+                               routed: Set<IPFamily> = [], open: Bool = true) -> [Operation] {
         var bySet: [String: [Element]] = [:]
         var order: [String] = []
         func add(_ set: String, _ e: Element) {
@@ -215,7 +216,7 @@ extension Plan {
         for p in ports {
             if !routed.contains(p.family) { add(p.map(network: mapNetwork), p.element(comment: a.description)) }
         }
-        for p in ports {
+        for p in ports where open {
             add(openSet(p.family), .addressPort(p.container, proto: p.proto.number, port: p.containerPort, comment: a.description))
         }
         return order.map { .addElements(table, $0, bySet[$0]!) }

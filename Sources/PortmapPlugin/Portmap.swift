@@ -131,7 +131,8 @@ public struct Portmap: CNIPlugin {
         if cfg.snat, let br {
             // Connections to 127.0.0.1 reach the container only if the bridge routes
             // loopback sources.
-            if ports.contains(where: { $0.family == .v4 && $0.hostIP == nil }) {
+            // (Not for a routed IPv4: nothing is DNAT'd there.)
+            if !routed.contains(.v4), ports.contains(where: { $0.family == .v4 && $0.hostIP == nil }) {
                 try? Sysctl.set("net/ipv4/conf/\(br)/route_localnet", "1")
             }
             // A container reaching its own published port: with br_netfilter the DNAT'd

@@ -252,4 +252,28 @@ final class Rig {
         try r.fw.unpublish(network: "web", bridge: nil, Rig.id("c1"), records: records)
         #expect(r.nf.comments(Plan.table, "pm4any").isEmpty)
     }
+
+    /// A routed family: no DNAT, no host-port conflict, the container port in the open set
+    /// once; the record says so, and DEL takes exactly that away. A record of a version
+    /// before the open sets names none of their elements.
+    @Test func routedPortsAreOpenedNotMapped() throws {
+        let r = try Rig()
+        let records = PublishedRecords(runDirectory: r.dir)
+        let policy = PortmapPolicy(network: "web", bridge: "br-web")
+        func port(_ hp: UInt16, _ c: String) -> PublishedPort {
+            PublishedPort(hostIP: nil, family: .v4, hostPort: hp, proto: .tcp, container: IPAddress(c)!, containerPort: 80)
+        }
+        try r.fw.publish(policy, Rig.id("c1"), ports: [port(8080, "10.1.0.2"), port(8081, "10.1.0.2")], hostAddresses: [],
+                         routed: [.v4], records: records)
+        // Another container's host port 8080 is no conflict: routed uses none.
+        try r.fw.publish(policy, Rig.id("c2"), ports: [port(8080, "10.1.0.3")], hostAddresses: [], routed: [.v4], records: records)
+        #expect(r.nf.comments(Plan.table, "pm4any").isEmpty)
+        #expect(r.nf.comments(Plan.table, "open4") == ["web/c1/eth0", "web/c2/eth0"])
+        let rec = try #require(records.read(Rig.id("c1")))
+        #expect(rec.routed == [.v4] && rec.open && rec.ports.count == 2)
+        try r.fw.unpublish(network: "web", bridge: nil, Rig.id("c1"), records: records)
+        #expect(r.nf.comments(Plan.table, "open4") == ["web/c2/eth0"])
+        #expect(Plan.publish([port(8080, "10.1.0.2")], Rig.id("c1"), mapNetwork: nil, open: false).map(\.description)
+                == ["add element inet swiftcni pm4any { tcp . 8080 comment \"web/c1/eth0\" }"])
+    }
 }
