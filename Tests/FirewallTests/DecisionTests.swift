@@ -229,13 +229,14 @@ final class Rig {
         #expect(r.nf.comments(Plan.table, r.a4) == before)
     }
 
+    /// Container port 80 published on host port `hp`.
+    func port(_ hp: UInt16, _ c: String) -> PublishedPort {
+        PublishedPort(hostIP: nil, family: .v4, hostPort: hp, proto: .tcp, container: IPAddress(c)!, containerPort: 80)
+    }
+
     @Test func publishedPortsConflictsAndTheirRemoval() throws {
         let r = try Rig()
-        let records = PublishedRecords(runDirectory: r.dir)
-        let policy = PortmapPolicy(network: "web", bridge: "br-web")
-        func port(_ hp: UInt16, _ c: String) -> PublishedPort {
-            PublishedPort(hostIP: nil, family: .v4, hostPort: hp, proto: .tcp, container: IPAddress(c)!, containerPort: 80)
-        }
+        let (records, policy) = (PublishedRecords(runDirectory: r.dir), PortmapPolicy(network: "web", bridge: "br-web"))
         try r.fw.publish(policy, Rig.id("c1"), ports: [port(8080, "10.1.0.2"), port(8081, "10.1.0.2")], hostAddresses: [], records: records)
         #expect(r.nf.comments(Plan.table, "pm4any") == ["web/c1/eth0", "web/c1/eth0"])
         // The same port for another container: refused, naming the holder; nothing changed.
@@ -258,11 +259,7 @@ final class Rig {
     /// before the open sets names none of their elements.
     @Test func routedPortsAreOpenedNotMapped() throws {
         let r = try Rig()
-        let records = PublishedRecords(runDirectory: r.dir)
-        let policy = PortmapPolicy(network: "web", bridge: "br-web")
-        func port(_ hp: UInt16, _ c: String) -> PublishedPort {
-            PublishedPort(hostIP: nil, family: .v4, hostPort: hp, proto: .tcp, container: IPAddress(c)!, containerPort: 80)
-        }
+        let (records, policy) = (PublishedRecords(runDirectory: r.dir), PortmapPolicy(network: "web", bridge: "br-web"))
         try r.fw.publish(policy, Rig.id("c1"), ports: [port(8080, "10.1.0.2"), port(8081, "10.1.0.2")], hostAddresses: [],
                          routed: [.v4], records: records)
         // Another container's host port 8080 is no conflict: routed uses none.
